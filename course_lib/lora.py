@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Iterable, NamedTuple
 
 import torch
@@ -28,6 +29,8 @@ __all__ = [
     "lora_scaling",
     "LoRALinear",
     "DoRALinear",
+    "ATTENTION_MODULES",
+    "MLP_MODULES",
     "LINEAR_MODULES",
     "SUPPORTED_MODEL_TYPES",
     "decoder_linear_shapes",
@@ -43,6 +46,11 @@ __all__ = [
 def _input_error(key: str, korean: str, english: str) -> ValueError:
     """잘못된 입력 오류: 필드 이름(영어 키), 한국어 설명, 영어 설명을 한 메시지에 담는다."""
     return ValueError(f"{key}: {korean} ({key}: {english})")
+
+
+def _check_rank(r) -> None:
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
+        raise _input_error("r", f"랭크는 1 이상의 정수여야 합니다. 받은 값: {r!r}", "must be a positive integer")
 
 
 # ---------------------------------------------------------------------------
@@ -116,11 +124,6 @@ def lora_scaling(alpha: float, r: int, use_rslora: bool = False) -> float:
     """저랭크 출력에 곱하는 배율: α/r, 랭크 안정화 LoRA(rsLoRA)면 α/√r."""
     _check_rank(r)
     return alpha / math.sqrt(r) if use_rslora else alpha / r
-
-
-def _check_rank(r) -> None:
-    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-        raise _input_error("r", f"랭크는 1 이상의 정수여야 합니다. 받은 값: {r!r}", "must be a positive integer")
 
 
 # ---------------------------------------------------------------------------
@@ -277,6 +280,7 @@ def count_model_parameters(config) -> int:
 
     층마다: 선형층 7개(+편향) + RMSNorm 2개(+Qwen3의 q_norm/k_norm). 그 밖에 임베딩, 마지막 norm,
     lm_head. 임베딩을 묶으면(tie_word_embeddings) lm_head는 임베딩 행렬을 같이 쓰므로 세지 않는다.
+    VLM 설정을 주면 언어 모델(text_config) 부분만 센다.
     """
     config = _text_config(config)
     hidden = config.hidden_size

@@ -20,6 +20,9 @@ from course_lib.lora import (
     lora_parameter_table, lora_scaling, trainable_summary,
 )
 
+# peft가 transformers의 옛 이름을 불러서 나는 경고다. 이 테스트와 무관하다.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 QWEN3_8B = Qwen3Config(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
