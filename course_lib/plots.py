@@ -1,0 +1,109 @@
+"""한글이 깨지지 않는 그림. 강의의 모든 그림은 이 모듈을 거친다.
+
+`import koreanize_matplotlib` 은 Python 3.12에서 `distutils`를 찾다가 실패한다. 그래서 그 패키지를
+실행하지 않고 위치만 찾아(`importlib.util.find_spec`) 함께 들어 있는 나눔고딕(NanumGothic) 파일을
+matplotlib에 등록한다. 패키지가 없으면 시스템에 설치된 한글 글꼴을 찾는다.
+"""
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import matplotlib
+from matplotlib import font_manager
+
+# 시스템 글꼴에서 찾을 한글 글꼴 후보(먼저 나온 것이 우선).
+SYSTEM_KOREAN_FAMILIES = (
+    "NanumGothic",
+    "Noto Sans CJK KR",
+    "Noto Sans KR",
+    "Malgun Gothic",
+    "AppleGothic",
+    "UnDotum",
+)
+# 한글 글꼴에 없는 그리스 문자·수학 기호(α, √, ≤ …)는 이 글꼴로 대신 그린다.
+FALLBACK_FAMILY = "DejaVu Sans"
+
+_korean_family: str | None = None
+
+
+class FontError(RuntimeError):
+    """한글 글꼴을 찾지 못했을 때."""
+
+
+def bundled_font_files() -> list[Path]:
+    """koreanize-matplotlib에 들어 있는 나눔고딕 파일들(패키지를 import하지 않는다)."""
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    files: list[Path] = []
+    for location in spec.submodule_search_locations:
+        files.extend(sorted((Path(location) / "fonts").glob("*.ttf")))
+    return files
+
+
+def _family_available(family: str) -> bool:
+    return any(entry.name == family for entry in font_manager.fontManager.ttflist)
+
+
+def setup_korean_font() -> str:
+    """한글 글꼴을 등록하고 기본 글꼴로 설정한 뒤 그 이름을 돌려준다. 여러 번 불러도 된다."""
+    global _korean_family
+    if _korean_family is None:
+        for font_file in bundled_font_files():
+            font_manager.fontManager.addfont(str(font_file))
+        family = next((f for f in SYSTEM_KOREAN_FAMILIES if _family_available(f)), None)
+        if family is None:
+            raise FontError(
+                "한글 글꼴을 찾지 못했습니다(Korean font not found). "
+                "`pip install koreanize-matplotlib` 로 나눔고딕을 설치하세요."
+            )
+        _korean_family = family
+    matplotlib.rcParams["font.family"] = [_korean_family, FALLBACK_FAMILY]
+    # 나눔고딕에는 유니코드 마이너스(U+2212)가 없다. 축 눈금에 보통 하이픈을 쓴다.
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    return _korean_family
+
+
+def missing_glyph_warnings(fig) -> list[str]:
+    """그림을 실제로 그려 보고, matplotlib의 "Glyph … missing" 경고 문장들을 돌려준다."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    return [str(w.message) for w in caught if "Glyph" in str(w.message) and "missing" in str(w.message)]
+
+
+def hangul_renders(text: str = "한글 글꼴 확인: 가나다 손실(loss) α/r ≤ 3분") -> tuple[bool, str]:
+    """`text`를 그려 보고 (빠진 글자가 없는지, 설명)을 돌려준다. doctor와 테스트가 쓴다."""
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    try:
+        family = setup_korean_font()
+    except FontError as err:
+        return False, str(err)
+    fig = Figure(figsize=(3, 1))
+    FigureCanvasAgg(fig)
+    fig.text(0.05, 0.5, text)
+    missing = missing_glyph_warnings(fig)
+    if missing:
+        return False, f"{family} 글꼴: {missing[0]}"
+    return True, f"{family} 글꼴"
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.5, **kwargs):
+    """강의 공통 모양의 (fig, axes). 한글 글꼴이 설정된 상태를 보장한다."""
+    import matplotlib.pyplot as plt
+
+    setup_korean_font()
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), layout="constrained", **kwargs
+    )
+    for ax in fig.axes:
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig, axes
+
+
+setup_korean_font()
