@@ -1,0 +1,158 @@
+"""Colab 배지와 Colab 준비 코드를 모든 노트북에 한 번에 다시 쓰는 도구(`python -m course_lib badges`).
+
+- 셀 1(마크다운)의 첫 줄: `[![Colab에서 열기](…colab-badge.svg)](https://colab.research.google.com/github/<slug>/blob/<branch>/<노트북 경로>)`
+  학생용 사본(notebooks/student/*.ipynb)은 자기 경로를 가리키는 배지를 받는다.
+- 셀 2(코드)의 맨 앞: `course_lib.colab.bootstrap_snippet()` (표시 주석 사이를 통째로 바꾼다)
+- README.md의 강의 지도 표(`<!-- course-map:start -->` … `<!-- course-map:end -->`)
+
+slug와 브랜치는 pyproject.toml의 `[tool.course]`에서 읽는다.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import REPO_ROOT
+from .colab import SNIPPET_BEGIN, SNIPPET_END, bootstrap_snippet
+from .course_map import LESSONS, cpu_time_label
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+BADGE_ALT = "Colab에서 열기"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE_RE = re.compile(r"^\[!\[(?P<alt>[^\]]*)\]\((?P<img>[^)]*)\)\]\((?P<link>[^)]*)\)\s*$")
+README_START = "<!-- course-map:start -->"
+README_END = "<!-- course-map:end -->"
+
+
+@dataclass(frozen=True)
+class CourseSettings:
+    slug: str
+    branch: str
+
+
+def course_settings(root: Path = REPO_ROOT) -> CourseSettings:
+    """pyproject.toml의 `[tool.course]`."""
+    with open(root / "pyproject.toml", "rb") as f:
+        table = tomllib.load(f).get("tool", {}).get("course", {})
+    if "github_slug" not in table:
+        raise KeyError("pyproject.toml에 [tool.course] github_slug 가 없습니다.")
+    return CourseSettings(table["github_slug"], table.get("branch", "main"))
+
+
+def colab_url(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> str:
+    rel = notebook.resolve().relative_to(root.resolve()).as_posix()
+    return f"https://colab.research.google.com/github/{settings.slug}/blob/{settings.branch}/{rel}"
+
+
+def badge_markdown(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> str:
+    return f"[![{BADGE_ALT}]({BADGE_IMAGE})]({colab_url(notebook, settings, root)})"
+
+
+def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
+    """배지를 받아야 하는 노트북: notebooks/*.ipynb 와 notebooks/student/*.ipynb."""
+    folder = root / "notebooks"
+    return sorted(folder.glob("*.ipynb")) + sorted((folder / "student").glob("*.ipynb"))
+
+
+def _with_badge(source: str, badge: str) -> str:
+    lines = source.split("\n")
+    if lines and BADGE_RE.match(lines[0]):
+        lines[0] = badge
+        return "\n".join(lines)
+    return badge + "\n\n" + source if source else badge
+
+
+def _with_snippet(source: str, snippet: str) -> str:
+    if SNIPPET_BEGIN in source and SNIPPET_END in source:
+        head, rest = source.split(SNIPPET_BEGIN, 1)
+        _, tail = rest.split(SNIPPET_END, 1)
+        return head + snippet + tail
+    return snippet + "\n" + source if source else snippet
+
+
+def update_notebook(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
+    """배지(셀 1)와 Colab 준비 코드(셀 2)를 고쳐 쓴다. 바뀌었으면 True. 출력은 그대로 둔다."""
+    nb = nbformat.read(notebook, as_version=4)
+    before = nbformat.writes(nb)
+    badge = badge_markdown(notebook, settings, root)
+    if nb.cells and nb.cells[0].cell_type == "markdown":
+        nb.cells[0].source = _with_badge(nb.cells[0].source, badge)
+    else:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(badge))
+    snippet = bootstrap_snippet(settings.slug, settings.branch)
+    if len(nb.cells) > 1 and nb.cells[1].cell_type == "code":
+        nb.cells[1].source = _with_snippet(nb.cells[1].source, snippet)
+    else:
+        nb.cells.insert(1, nbformat.v4.new_code_cell(snippet))
+    after = nbformat.writes(nb)
+    if after == before:
+        return False
+    nbformat.write(nb, notebook)
+    return True
+
+
+def course_map_table(settings: CourseSettings, root: Path = REPO_ROOT) -> str:
+    """README용 강의 지도 표(마크다운)."""
+    rows = [
+        "| 노트북 | 무엇을 배우나 | CPU 시간 | 실제 규모에 필요한 하드웨어 | Colab |",
+        "|---|---|---|---|---|",
+    ]
+    for lesson in LESSONS:
+        nb_path = root / "notebooks" / lesson.file
+        exists = nb_path.is_file()
+        name = f"[{lesson.file[:2]} {lesson.title}](notebooks/{lesson.file})" if exists else f"{lesson.file[:2]} {lesson.title}(준비 중)"
+        badge = badge_markdown(nb_path, settings, root) if exists else "—"
+        rows.append(f"| {name} | {lesson.learn} | {cpu_time_label(lesson, root)} | {lesson.real_scale} | {badge} |")
+    return "\n".join(rows)
+
+
+def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
+    readme = root / "README.md"
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{course_map_table(settings, root)}\n{README_END}{tail}"
+    if new == text:
+        return False
+    readme.write_text(new, encoding="utf-8")
+    return True
+
+
+def badge_problems(root: Path = REPO_ROOT) -> list[str]:
+    """배지가 없거나 다른 곳을 가리키는 노트북들(사람이 읽을 한 줄씩)."""
+    settings = course_settings(root)
+    problems = []
+    for notebook in course_notebooks(root):
+        rel = notebook.relative_to(root).as_posix()
+        nb = nbformat.read(notebook, as_version=4)
+        first = nb.cells[0] if nb.cells else None
+        match = BADGE_RE.match(first.source.split("\n")[0]) if first is not None and first.cell_type == "markdown" else None
+        expected = colab_url(notebook, settings, root)
+        if match is None:
+            problems.append(f"{rel}: 첫 셀 첫 줄에 Colab 배지가 없습니다")
+        elif match["alt"] != BADGE_ALT:
+            problems.append(f"{rel}: 배지 대체 텍스트가 {match['alt']!r} 입니다({BADGE_ALT!r} 이어야 함)")
+        elif match["link"] != expected:
+            problems.append(f"{rel}: 배지가 {match['link']} 를 가리킵니다({expected} 이어야 함)")
+    return problems
+
+
+def regenerate(root: Path = REPO_ROOT) -> list[Path]:
+    """모든 노트북과 README를 고쳐 쓰고, 바뀐 파일 목록을 돌려준다."""
+    settings = course_settings(root)
+    changed = [nb for nb in course_notebooks(root) if update_notebook(nb, settings, root)]
+    if update_readme(settings, root):
+        changed.append(root / "README.md")
+    return changed

@@ -1,0 +1,128 @@
+"""Colab 준비(bootstrap): 모든 노트북의 두 번째 셀이 쓴다.
+
+Colab에서만 저장소를 내려받아(`git clone`) `pip install -e`로 설치한다. 그래야 `data/`의
+사전학습 가중치까지 함께 있다. 로컬에서는 아무것도 설치하지 않고 버전만 출력한다.
+
+노트북 셀 2의 맨 앞은 `bootstrap_snippet()`이 만든 몇 줄이다(`python -m course_lib badges`가
+모든 노트북에 같은 내용으로 넣는다). course_lib가 설치되기 전에도 돌아가야 하므로 표준
+라이브러리만 쓰고, 저장소를 받은 뒤에는 이 모듈의 `bootstrap()`에 나머지를 맡긴다.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+CLONE_DIR_NAME = "course"  # Colab의 /content/course
+SNIPPET_BEGIN = "# --- Colab 준비: `python -m course_lib badges`가 관리하는 부분 ---"
+SNIPPET_END = "# --- Colab 준비 끝 ---"
+
+# 버전을 출력할 패키지: (표시 이름, import 이름)
+VERSION_PACKAGES = (
+    ("torch", "torch"),
+    ("transformers", "transformers"),
+    ("peft", "peft"),
+    ("bitsandbytes", "bitsandbytes"),
+    ("open_clip", "open_clip"),
+)
+
+Runner = Callable[..., object]
+
+
+def in_colab() -> bool:
+    """Colab 커널 안인가? Colab은 `google.colab` 모듈을 미리 불러 둔다."""
+    return "google.colab" in sys.modules
+
+
+def bootstrap_snippet(slug: str, branch: str = "main") -> str:
+    """노트북 셀 2 맨 앞에 들어가는 코드. course_lib 없이도 돌아간다."""
+    return "\n".join(
+        [
+            SNIPPET_BEGIN,
+            "import sys, os, subprocess",
+            'if "google.colab" in sys.modules and not os.path.isdir("' + CLONE_DIR_NAME + '"):',
+            "    subprocess.run([\"git\", \"clone\", \"-q\", \"--depth\", \"1\", \"-b\", "
+            f'"{branch}", "https://github.com/{slug}.git", "{CLONE_DIR_NAME}"], check=True)',
+            'if "google.colab" in sys.modules:',
+            f'    sys.path.insert(0, os.path.abspath("{CLONE_DIR_NAME}"))',
+            "from course_lib.colab import bootstrap",
+            "bootstrap()  # Colab: pip install -e 후 버전 출력 / 로컬: 버전만 출력",
+            SNIPPET_END,
+        ]
+    )
+
+
+def install_in_colab(repo_dir: Path, run: Runner | None = None) -> None:
+    """Colab에서 받은 저장소를 설치한다(의존성 포함). 이미 설치되어 있으면 pip가 금방 끝낸다."""
+    run = run or subprocess.run
+    run([sys.executable, "-m", "pip", "install", "-q", "-e", str(repo_dir)], check=True)
+    # 편집 가능 설치(editable)는 새 프로세스부터 보이므로, 지금 커널에서는 경로를 직접 넣는다.
+    if str(repo_dir) not in sys.path:
+        sys.path.insert(0, str(repo_dir))
+    importlib.invalidate_caches()
+
+
+class _DropKernelsHint(logging.Filter):
+    """bitsandbytes가 CPU에서 `kernels` 모듈이 없다고 남기는 경고만 버린다.
+
+    이 경고는 무해하다: 허브에서 받는 선택적 CPU 커널이 없을 뿐, NF4는 기본 구현으로 돈다.
+    `kernels`를 설치하면 허브에서 코드를 내려받으므로 설치하지 않는다(README 문제 해결 참고).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kernels-community" not in record.getMessage()
+
+
+_KERNELS_HINT_FILTER = _DropKernelsHint()
+
+
+def silence_harmless_warnings() -> None:
+    """노트북 출력이 기계마다 달라지지 않도록 알려진 무해한 경고를 끈다. 여러 번 불러도 된다."""
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if _KERNELS_HINT_FILTER not in logger.filters:
+        logger.addFilter(_KERNELS_HINT_FILTER)
+
+
+def versions() -> dict[str, str]:
+    """Python과 주요 패키지의 버전. 설치되지 않은 패키지는 "없음"."""
+    found = {"Python": platform.python_version()}
+    for label, module in VERSION_PACKAGES:
+        try:
+            found[label] = getattr(importlib.import_module(module), "__version__", "?")
+        except Exception as err:  # 설치 안 됨, 또는 import 중 오류
+            found[label] = f"없음({type(err).__name__})"
+    return found
+
+
+def device_summary() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "Apple MPS"
+    return f"CPU {os.cpu_count()}코어(GPU 없음)"
+
+
+def bootstrap(
+    *, colab: bool | None = None, repo_dir: str | os.PathLike | None = None, run: Runner | None = None
+) -> dict[str, str]:
+    """Colab이면 저장소를 설치하고, 어디서든 버전을 출력한 뒤 그 dict를 돌려준다."""
+    colab = in_colab() if colab is None else colab
+    if colab:
+        repo = Path(repo_dir) if repo_dir is not None else Path(CLONE_DIR_NAME).resolve()
+        if not (repo / "pyproject.toml").is_file():
+            raise RuntimeError(
+                f"Colab에서 저장소 {repo} 를 찾지 못했습니다. 노트북의 두 번째 셀을 처음부터 다시 실행하세요."
+            )
+        install_in_colab(repo, run=run)
+    silence_harmless_warnings()
+    found = versions()
+    print(" | ".join(f"{name} {version}" for name, version in found.items()))
+    print("장치:", device_summary())
+    return found

@@ -1,0 +1,101 @@
+"""강의 지도: 노트북 목록과 각 노트북이 가르치는 것. README 표와 노트북 00이 여기서 만들어진다.
+
+CPU 시간은 적어 넣지 않는다. 커밋된 노트북에 nbconvert가 셀마다 남긴 실행 시각
+(`metadata.execution`)에서 계산하고, 아직 없는 노트북은 예산("목표 ≤ 3분")만 보여 준다.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from . import REPO_ROOT
+
+NOTEBOOK_BUDGET_MIN = 3  # DESIGN.md §4: 노트북 하나는 2코어 CPU에서 3분 이내
+
+
+@dataclass(frozen=True)
+class Lesson:
+    file: str  # notebooks/ 안의 파일 이름
+    title: str
+    learn: str  # 무엇을 배우나
+    real_scale: str  # 실제 규모(8B 모델)로 할 때 필요한 하드웨어
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(
+        "00_setup_and_mini_world.ipynb",
+        "준비와 미니 월드",
+        "강의 지도, 환경 점검(doctor), 미니 월드와 세 모델 둘러보기",
+        "없음(CPU)",
+    ),
+    Lesson(
+        "01_single_stage_failure.ipynb",
+        "1단계 학습은 왜 어긋나나",
+        "한 번에 학습(single-stage)과 2단계 학습을 같은 조건에서 재어 비교",
+        "GPU 1장(`colab` 프리셋)",
+    ),
+    Lesson(
+        "02_lora_parameter_arithmetic.ipynb",
+        "저랭크 적응(LoRA)과 파라미터 계산",
+        "LoRA를 직접 구현해 peft와 같음을 확인, 8B 모델의 학습 파라미터 수를 정확히 계산, α/r",
+        "없음(meta 장치에서 계산)",
+    ),
+    Lesson(
+        "03_dora_decomposition.ipynb",
+        "DoRA: 크기와 방향",
+        "가중치를 크기(magnitude)와 방향(direction)으로 나누기, 직접 구현 = peft `use_dora`",
+        "없음(meta 장치에서 계산)",
+    ),
+    Lesson(
+        "04_gradient_checkpointing_memory.ipynb",
+        "그레이디언트 체크포인팅과 메모리",
+        "저장되는 활성값(activation) 메모리를 바이트 단위로 재고, 시간 비용과 use_cache 함정 확인",
+        "CPU로 충분(저장 활성값의 바이트 수는 장치와 무관), 8B 실측에는 CUDA GPU",
+    ),
+    Lesson(
+        "05_nf4_quantization.ipynb",
+        "NF4 양자화와 QLoRA",
+        "NF4 코드북, 블록 단위·이중 양자화(double quantization)를 직접 구현 = bitsandbytes, CPU에서 QLoRA",
+        "8B QLoRA에는 CUDA GPU 1장(필요 메모리는 노트북 00에서 계산)",
+    ),
+    Lesson(
+        "06_two_stage_training.ipynb",
+        "2단계 학습 전체 과정",
+        "1단계(프로젝터)·2단계(LoRA) 학습, 에폭마다 SigLIP 점수, 최고 모델 저장과 재개(resume)",
+        "`full` 프리셋(Qwen3-8B NF4 + CLIP ViT-L/14): CUDA GPU 1장 이상",
+    ),
+)
+
+
+def notebook_path(lesson: Lesson, root: Path = REPO_ROOT) -> Path:
+    return root / "notebooks" / lesson.file
+
+
+def measured_minutes(notebook: Path) -> float | None:
+    """노트북에 기록된 셀 실행 시각으로 잰 실행 시간(분). 기록이 없으면 None.
+
+    nbclient가 셀마다 남기는 `iopub.execute_input`(시작)과 `shell.execute_reply`(끝)를 쓴다.
+    커널 시작 시간은 들어가지 않는다.
+    """
+    if not notebook.is_file():
+        return None
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    starts, ends = [], []
+    for cell in cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            starts.append(datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00")))
+            ends.append(datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00")))
+    if not starts:
+        return None
+    return (max(ends) - min(starts)).total_seconds() / 60
+
+
+def cpu_time_label(lesson: Lesson, root: Path = REPO_ROOT) -> str:
+    """표에 쓸 CPU 시간: 잰 값이 있으면 "잰 값 1.2분", 없으면 예산 "목표 ≤ 3분"."""
+    minutes = measured_minutes(notebook_path(lesson, root))
+    if minutes is None:
+        return f"목표 ≤ {NOTEBOOK_BUDGET_MIN}분"
+    return f"{minutes:.1f}분(잰 값)"

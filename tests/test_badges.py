@@ -1,0 +1,122 @@
+"""Colab 배지: 모든 노트북의 첫 줄이 자기 자신을 main 브랜치에서 여는 배지여야 한다."""
+import shutil
+
+import nbformat
+import pytest
+
+from course_lib import REPO_ROOT, badges
+from course_lib.colab import SNIPPET_BEGIN, SNIPPET_END
+
+
+def test_every_notebook_has_its_own_badge():
+    notebooks = badges.course_notebooks()
+    assert notebooks, "notebooks/ 에 노트북이 하나도 없다"
+    problems = badges.badge_problems()
+    assert not problems, "\n".join(problems) + "\n고치기: python -m course_lib badges"
+
+
+def test_every_notebook_has_the_current_bootstrap_cell():
+    settings = badges.course_settings()
+    snippet = badges.bootstrap_snippet(settings.slug, settings.branch)
+    for notebook in badges.course_notebooks():
+        nb = nbformat.read(notebook, as_version=4)
+        assert nb.cells[1].cell_type == "code" and snippet in nb.cells[1].source, notebook.name
+
+
+def test_settings_come_from_pyproject():
+    settings = badges.course_settings()
+    assert settings.branch == "main" and settings.slug.count("/") == 1
+
+
+def _mini_repo(tmp_path, slug="owner/repo"):
+    """pyproject와 노트북 몇 개가 있는 가짜 저장소."""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "x"\n[tool.course]\ngithub_slug = "{slug}"\nbranch = "main"\n', encoding="utf-8"
+    )
+    (tmp_path / "notebooks" / "student").mkdir(parents=True)
+    for rel in ("notebooks/01_a.ipynb", "notebooks/student/01_a.ipynb"):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("# 제목"), nbformat.v4.new_code_cell("import math")]
+        nbformat.write(nb, tmp_path / rel)
+    return tmp_path
+
+
+def test_missing_badge_is_reported(tmp_path):
+    root = _mini_repo(tmp_path)
+    problems = badges.badge_problems(root)
+    assert len(problems) == 2 and all("배지가 없습니다" in p for p in problems)
+
+
+def test_regenerate_fixes_badges_and_student_copies_point_to_themselves(tmp_path):
+    root = _mini_repo(tmp_path)
+    changed = badges.regenerate(root)
+    assert len(changed) == 2
+    assert badges.badge_problems(root) == []
+    student = nbformat.read(root / "notebooks/student/01_a.ipynb", as_version=4)
+    first_line = student.cells[0].source.split("\n")[0]
+    assert first_line == (
+        "[![Colab에서 열기](https://colab.research.google.com/assets/colab-badge.svg)]"
+        "(https://colab.research.google.com/github/owner/repo/blob/main/notebooks/student/01_a.ipynb)"
+    )
+    assert student.cells[0].source.endswith("# 제목")
+    code = student.cells[1].source
+    assert code.startswith(SNIPPET_BEGIN) and SNIPPET_END in code and code.endswith("import math")
+    assert badges.regenerate(root) == [], "두 번째 실행은 아무것도 바꾸지 않는다"
+
+
+def test_badge_pointing_elsewhere_is_reported(tmp_path):
+    root = _mini_repo(tmp_path)
+    badges.regenerate(root)
+    # 다른 노트북의 배지를 복사해 온 경우
+    shutil.copy(root / "notebooks/01_a.ipynb", root / "notebooks/02_b.ipynb")
+    problems = badges.badge_problems(root)
+    assert len(problems) == 1 and "02_b.ipynb" in problems[0] and "가리킵니다" in problems[0]
+
+
+def test_wrong_alt_text_is_reported(tmp_path):
+    root = _mini_repo(tmp_path)
+    badges.regenerate(root)
+    path = root / "notebooks/01_a.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("Colab에서 열기", "Open In Colab")
+    nbformat.write(nb, path)
+    (problem,) = badges.badge_problems(root)
+    assert "대체 텍스트" in problem
+
+
+def test_slug_change_moves_every_badge(tmp_path):
+    root = _mini_repo(tmp_path)
+    badges.regenerate(root)
+    _mini_repo_pyproject = root / "pyproject.toml"
+    _mini_repo_pyproject.write_text(
+        _mini_repo_pyproject.read_text(encoding="utf-8").replace("owner/repo", "other/place"), encoding="utf-8"
+    )
+    assert len(badges.badge_problems(root)) == 2
+    badges.regenerate(root)
+    nb = nbformat.read(root / "notebooks/01_a.ipynb", as_version=4)
+    assert "github/other/place/blob/main/notebooks/01_a.ipynb" in nb.cells[0].source
+    assert "https://github.com/other/place.git" in nb.cells[1].source
+    assert nb.cells[1].source.count(SNIPPET_BEGIN) == 1
+
+
+def test_readme_course_map_is_current():
+    """README의 강의 지도 표는 `python -m course_lib badges`가 만든 것과 같아야 한다(배지 포함)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = badges.course_map_table(badges.course_settings())
+    rows = lambda text: [line.split("|")[1:3] + line.split("|")[4:6] for line in text.splitlines() if line.startswith("|")]
+    start = readme.index(badges.README_START) + len(badges.README_START)
+    current = readme[start : readme.index(badges.README_END)]
+    # CPU 시간 칸은 노트북을 다시 실행할 때마다 바뀌므로 비교에서 뺀다.
+    assert rows(current) == rows(table), "README 표가 낡았다: python -m course_lib badges"
+
+
+def test_cli_check_mode(tmp_path, monkeypatch, capsys):
+    from course_lib.__main__ import main
+
+    assert main(["badges", "--check"]) == 0
+    assert "배지 문제 없음" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lesson", badges.LESSONS, ids=lambda lesson: lesson.file)
+def test_lesson_file_names_are_ascii(lesson):
+    assert lesson.file.isascii() and lesson.file.endswith(".ipynb")

@@ -1,0 +1,106 @@
+"""Colab 준비(course_lib.colab): Colab에서만 설치하고, 로컬에서는 버전만 출력한다."""
+import subprocess
+import sys
+import types
+
+import pytest
+
+from course_lib import colab
+
+
+class RecordingRunner:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, cmd, **kwargs):
+        self.calls.append(list(cmd))
+        return subprocess.CompletedProcess(cmd, 0)
+
+
+def test_local_does_nothing_but_print_versions(capsys):
+    runner = RecordingRunner()
+    found = colab.bootstrap(colab=False, run=runner)
+    assert runner.calls == []
+    out = capsys.readouterr().out
+    for name in ("Python", "torch", "transformers", "peft", "bitsandbytes", "open_clip"):
+        assert name in found and name in out
+    assert "장치:" in out
+
+
+def test_detection(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not colab.in_colab()
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert colab.in_colab()
+
+
+def test_in_colab_installs_the_clone(tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "course"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text("[project]\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    runner = RecordingRunner()
+    colab.bootstrap(repo_dir=repo, run=runner)
+    assert runner.calls == [[sys.executable, "-m", "pip", "install", "-q", "-e", str(repo)]]
+    assert sys.path[0] == str(repo)
+    assert "torch" in capsys.readouterr().out
+
+
+def test_in_colab_without_clone_explains(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="두 번째 셀"):
+        colab.bootstrap(colab=True, run=RecordingRunner())
+
+
+def test_snippet_clones_only_in_colab(tmp_path, monkeypatch, capsys):
+    """노트북 셀 2의 코드를 그대로 실행: Colab이면 git clone → pip install -e, 로컬이면 둘 다 없음."""
+    snippet = colab.bootstrap_snippet("owner/repo")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(list(cmd))
+        if cmd[:2] == ["git", "clone"]:  # 복제한 것처럼 저장소 폴더를 만든다
+            target = tmp_path / cmd[-1]
+            target.mkdir()
+            (target / "pyproject.toml").write_text("[project]\n", encoding="utf-8")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)  # 셀과 course_lib.colab이 함께 쓰는 subprocess
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(compile(snippet, "<cell 2>", "exec"), {})
+    assert calls == []
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(compile(snippet, "<cell 2>", "exec"), {})
+    clone_dir = str(tmp_path / colab.CLONE_DIR_NAME)
+    assert calls[0] == ["git", "clone", "-q", "--depth", "1", "-b", "main", "https://github.com/owner/repo.git", "course"]
+    assert calls[1][-2:] == ["-e", clone_dir]
+    assert clone_dir in sys.path
+
+    calls.clear()
+    exec(compile(snippet, "<cell 2>", "exec"), {})  # 셀을 다시 실행해도 다시 복제하지 않는다
+    assert [c[0] for c in calls] == [sys.executable]
+
+
+def test_snippet_uses_only_the_standard_library():
+    snippet = colab.bootstrap_snippet("owner/repo")
+    before_course_lib = snippet.split("from course_lib")[0]
+    imports = [line for line in before_course_lib.splitlines() if line.startswith("import")]
+    assert imports == ["import sys, os, subprocess"]
+
+
+def test_kernels_warning_is_filtered(caplog):
+    import logging
+
+    colab.silence_harmless_warnings()
+    colab.silence_harmless_warnings()
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    assert logger.filters.count(colab._KERNELS_HINT_FILTER) == 1
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s.", "No module named 'kernels'")
+        logger.warning("다른 경고")
+    assert [r.getMessage() for r in caplog.records] == ["다른 경고"]
