@@ -1,0 +1,74 @@
+"""명령줄 도구: `python -m course_lib <명령>` (또는 설치 후 `course-lib <명령>`).
+
+명령은 아래 `COMMANDS` 표 한 곳에 등록한다. 새 명령(train, pretrain, exercises …)을 더하려면
+`add_arguments(parser)`와 `run(args) -> int` 두 함수를 만들고 표에 한 줄을 넣으면 된다.
+무거운 import(torch 등)는 `run` 안에서 해서 `--help`가 빠르게 끝나도록 한다.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- doctor -------------------------------------------------------------------------------------
+def _doctor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None, help="자산 폴더(기본: data/, 또는 COURSE_DATA_DIR)")
+
+
+def _doctor_run(args: argparse.Namespace) -> int:
+    from .doctor import main
+
+    return main(args.data_dir)
+
+
+# --- badges -------------------------------------------------------------------------------------
+def _badges_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="고치지 않고 검사만 한다(문제가 있으면 종료 코드 1)")
+
+
+def _badges_run(args: argparse.Namespace) -> int:
+    from .badges import badge_problems, regenerate
+
+    if args.check:
+        problems = badge_problems()
+        for line in problems:
+            print(line)
+        print("배지 문제 없음" if not problems else f"배지 문제 {len(problems)}개: `python -m course_lib badges` 로 고치세요")
+        return 1 if problems else 0
+    changed = regenerate()
+    for path in changed:
+        print("고침:", path)
+    print(f"{len(changed)}개 파일을 고쳤습니다." if changed else "모든 배지가 이미 최신입니다.")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
+    "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도를 다시 쓴다", _badges_args, _badges_run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description="VLM 2단계 학습과 LoRA 강의 도구")
+    sub = parser.add_subparsers(dest="command", metavar="명령", required=True)
+    for name, command in COMMANDS.items():
+        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

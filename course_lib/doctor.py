@@ -1,0 +1,205 @@
+"""환경 점검(`python -m course_lib doctor`): 노트북에 필요한 것이 모두 있는지 한국어로 알려 준다.
+
+점검 항목: Python과 패키지 버전(pyproject의 범위 안인지, 실제로 import 되는지), CPU/GPU,
+bf16 지원, `data/` 자산과 해시, 한글 글꼴. 노트북에 꼭 필요한 것이 빠지면 종료 코드가 1이다.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import platform
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import REPO_ROOT, data_dir as default_data_dir
+from .assets import MANIFEST_NAME, REBUILD_COMMAND, verify_assets
+
+OK, WARN, FAIL = "정상", "참고", "실패"
+
+# 노트북이 import하는 핵심 패키지: (배포 이름, import 이름)
+CORE_PACKAGES = (
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("transformers", "transformers"),
+    ("peft", "peft"),
+    ("bitsandbytes", "bitsandbytes"),
+    ("open_clip_torch", "open_clip"),
+    ("accelerate", "accelerate"),
+)
+INSTALL_FIX = '저장소 루트에서 `pip install -e ".[dev]"` 를 다시 실행하세요'
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # OK / WARN / FAIL
+    detail: str
+    fix: str = ""
+
+
+def _requirements() -> dict[str, str]:
+    """course_lib가 요구하는 패키지 → 버전 범위. 설치된 메타데이터, 없으면 pyproject에서 읽는다."""
+    try:
+        lines = importlib.metadata.requires("course_lib") or []
+    except importlib.metadata.PackageNotFoundError:
+        lines = []
+    if not lines and (REPO_ROOT / "pyproject.toml").is_file():
+        from .badges import tomllib
+
+        with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+            lines = tomllib.load(f)["project"]["dependencies"]
+    found = {}
+    for line in lines:
+        if "extra ==" in line:
+            continue
+        match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*([^;]*)", line)
+        if match:
+            found[match[1].lower().replace("_", "-")] = match[2].strip()
+    return found
+
+
+def _in_range(version: str, spec: str) -> bool | None:
+    try:
+        from packaging.specifiers import SpecifierSet
+
+        return SpecifierSet(spec).contains(version, prereleases=True)
+    except Exception:
+        return None  # packaging이 없거나 버전 문자열이 특이함: 판단하지 않는다
+
+
+def check_python() -> Check:
+    version = platform.python_version()
+    if sys.version_info < (3, 10):
+        return Check("Python", FAIL, version, "Python 3.10 이상이 필요합니다(3.11 권장)")
+    return Check("Python", OK, f"{version} ({sys.executable})")
+
+
+def _import_quietly(module: str):
+    # bitsandbytes는 CPU에서 import할 때 `kernels` 모듈이 없다는 경고를 남긴다. 무해하다(README 참고).
+    bnb_logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    old_level = bnb_logger.level
+    bnb_logger.setLevel(logging.ERROR)
+    try:
+        return importlib.import_module(module)
+    finally:
+        bnb_logger.setLevel(old_level)
+
+
+def check_package(dist: str, module: str, spec: str | None) -> Check:
+    try:
+        version = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return Check(dist, FAIL, "설치되지 않음", INSTALL_FIX)
+    try:
+        _import_quietly(module)
+    except Exception as err:
+        fix = INSTALL_FIX
+        if module == "open_clip":
+            fix = "open_clip은 동작하는 torchvision이 필요합니다. torch와 짝이 맞는 torchvision을 설치하세요: " + INSTALL_FIX
+        return Check(dist, FAIL, f"{version} — import 실패: {type(err).__name__}: {err}", fix)
+    if spec and _in_range(version, spec) is False:
+        return Check(dist, WARN, f"{version} (권장 범위 {spec} 밖 — 동작은 보장하지 않음)")
+    return Check(dist, OK, version)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def check_hardware() -> list[Check]:
+    import torch
+
+    checks = [Check("CPU", OK, f"{_cpu_name()}, {os.cpu_count()}코어, torch 스레드 {torch.get_num_threads()}")]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        checks.append(Check("GPU", OK, f"{props.name}, {props.total_memory / 2**30:.1f} GiB (CUDA {torch.version.cuda})"))
+        bf16 = torch.cuda.is_bf16_supported()
+        checks.append(Check("bf16", OK if bf16 else WARN, "GPU가 bf16을 지원함" if bf16 else "이 GPU는 bf16을 지원하지 않음(T4 등): fp16/fp32로 학습"))
+    else:
+        cuda_build = torch.version.cuda
+        note = f"CUDA 빌드(CUDA {cuda_build})지만 GPU가 없어 CPU로 실행" if cuda_build else "CPU 전용 torch"
+        checks.append(Check("GPU", OK, f"없음 — {note}. 미니 월드(mini)는 CPU로 충분합니다"))
+        try:
+            x = torch.ones(4, 4, dtype=torch.bfloat16)
+            ok = bool(((x @ x).float() == 4).all())
+        except Exception:  # 아주 오래된 CPU 빌드
+            ok = False
+        checks.append(Check("bf16", OK if ok else WARN, "CPU에서 bf16 행렬곱 동작" if ok else "CPU에서 bf16 연산 불가: fp32만 사용"))
+    return checks
+
+
+def check_assets(data_dir: str | os.PathLike | None = None) -> list[Check]:
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    results = verify_assets(root)
+    fix = f"저장소 루트에서 `{REBUILD_COMMAND}` 를 실행해 {root} 의 자산을 다시 만드세요"
+    checks = []
+    for result in results:
+        if result.ok:
+            checks.append(Check(f"data/{result.path}", OK, "SHA-256 일치"))
+        else:
+            # 매니페스트가 없을 때의 이유에는 이미 경로와 명령이 들어 있다.
+            detail = result.reason if result.path == MANIFEST_NAME else f"{root / result.path}: {result.reason}"
+            checks.append(Check(f"data/{result.path}", FAIL, detail, fix))
+    if not results:
+        checks.append(Check("data/", WARN, f"{root / 'MANIFEST.json'} 에 파일이 하나도 없습니다"))
+    return checks
+
+
+def check_hangul() -> Check:
+    from .plots import hangul_renders
+
+    ok, detail = hangul_renders()
+    if ok:
+        return Check("한글 글꼴", OK, f"{detail}: 그림의 한글이 빠짐없이 그려짐")
+    return Check("한글 글꼴", FAIL, detail, "`pip install koreanize-matplotlib` 로 나눔고딕을 설치하세요")
+
+
+def run_checks(data_dir: str | os.PathLike | None = None) -> list[Check]:
+    checks = [check_python()]
+    specs = _requirements()
+    for dist, module in CORE_PACKAGES:
+        checks.append(check_package(dist, module, specs.get(dist.replace("_", "-"))))
+    if all(c.status != FAIL for c in checks if c.name == "torch"):
+        checks.extend(check_hardware())
+    checks.extend(check_assets(data_dir))
+    checks.append(check_hangul())
+    return checks
+
+
+def _display_width(text: str) -> int:
+    """터미널에서 차지하는 칸 수(한글은 두 칸)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def format_report(checks: list[Check]) -> str:
+    width = max(_display_width(c.name) for c in checks)
+    lines = ["강의 환경 점검(course_lib doctor)", ""]
+    for c in checks:
+        padding = " " * (width - _display_width(c.name))
+        lines.append(f"[{c.status}] {c.name}{padding}  {c.detail}")
+    failures = [c for c in checks if c.status == FAIL]
+    lines.append("")
+    if failures:
+        lines.append(f"문제 {len(failures)}개 — 노트북을 실행하기 전에 고치세요:")
+        for c in failures:
+            lines.append(f"  - {c.name}: {c.fix or c.detail}")
+    else:
+        lines.append("모든 점검을 통과했습니다. 노트북을 실행할 수 있습니다.")
+    return "\n".join(lines)
+
+
+def main(data_dir: str | os.PathLike | None = None) -> int:
+    checks = run_checks(data_dir)
+    print(format_report(checks))
+    return 1 if any(c.status == FAIL for c in checks) else 0
