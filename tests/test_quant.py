@@ -1,0 +1,152 @@
+"""course_lib.quant: 바닥부터 만든 NF4가 bitsandbytes와 비트까지 같은지, 메모리 산수가 맞는지."""
+import math
+
+import pytest
+import torch
+
+bnb_functional = pytest.importorskip("bitsandbytes.functional")
+
+from course_lib import quant  # noqa: E402
+
+QWEN3_8B = dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=False)
+
+
+@pytest.fixture(autouse=True)
+def no_dynamo():
+    """bitsandbytes는 마지막 차원이 홀수인 텐서를 torch.compile된 파이썬 경로로 복원한다.
+    컴파일에만 수십 초가 걸리므로 테스트 동안은 꺼 둔다(같은 연산을 즉시 실행)."""
+    with torch._dynamo.config.patch(disable=True):
+        yield
+
+
+def bnb_roundtrip(x, quant_type, double_quant):
+    packed, state = bnb_functional.quantize_4bit(x, quant_type=quant_type, blocksize=64,
+                                                 compress_statistics=double_quant)
+    # bitsandbytes CPU 커널은 1차원 입력을 (1, n) 모양으로 돌려준다. 값만 비교하려고 원래 모양으로 맞춘다.
+    return packed, state, bnb_functional.dequantize_4bit(packed, state).reshape(x.shape)
+
+
+def random_tensor(shape, dtype, seed):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=generator) * 0.02
+    if x.numel() >= 128:
+        x.view(-1)[64:128] = 0  # 모두 0인 블록 하나
+    return x.to(dtype)
+
+
+def test_codebook_construction_matches_bitsandbytes_table():
+    table = bnb_functional.get_4bit_type("nf4", device="cpu")
+    assert torch.equal(quant.nf4_codebook(), table)
+    assert torch.equal(quant.nf4_codebook_from_quantiles(), table)
+    # 처음부터 float64로 계산하면 마지막 비트 근처에서만 다르다.
+    float64_version = quant.nf4_codebook_from_quantiles(float64_grid=True)
+    assert (float64_version - table).abs().max() < 2e-7
+
+
+def test_codebook_shape():
+    code = quant.nf4_codebook()
+    assert code.numel() == 16
+    assert (code < 0).sum() == 7 and (code == 0).sum() == 1 and (code > 0).sum() == 8
+    assert code.min() == -1 and code.max() == 1
+    assert torch.all(code[1:] > code[:-1])
+
+
+def test_other_maps_match_bitsandbytes():
+    assert torch.equal(quant.dynamic_8bit_map(), bnb_functional.create_dynamic_map())
+    assert torch.equal(quant.fp4_codebook(), bnb_functional.get_4bit_type("fp4", device="cpu"))
+
+
+SHAPES = [(64,), (3,), (4, 64), (37, 50), (5, 7), (300, 64)]
+
+
+@pytest.mark.parametrize("double_quant", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_nf4_equals_bitsandbytes_bit_for_bit(shape, dtype, double_quant):
+    x = random_tensor(shape, dtype, seed=math.prod(shape))
+    packed, state, expected = bnb_roundtrip(x, "nf4", double_quant)
+    q = quant.quantize_nf4(x, blocksize=64, double_quant=double_quant)
+    assert torch.equal(q.packed, packed)
+    assert torch.equal(q.absmax, state.absmax)
+    if double_quant:
+        assert torch.equal(q.absmax_offset, state.offset)
+        assert torch.equal(q.absmax_scale, state.state2.absmax)
+    restored = quant.dequantize_nf4(q)
+    assert restored.dtype == dtype and restored.shape == x.shape
+    assert torch.equal(restored, expected)
+
+
+def test_values_on_midpoints_go_to_lower_code():
+    code = quant.nf4_codebook()
+    midpoints = (code[:-1] + code[1:]) / 2
+    x = torch.cat([midpoints, torch.ones(1), torch.zeros(48)])  # absmax 1이라 나눠도 그대로
+    q = quant.quantize_nf4(x, double_quant=False)
+    packed, _, _ = bnb_roundtrip(x, "nf4", False)
+    assert torch.equal(q.packed, packed)
+    assert quant.unpack_nibbles(q.packed, 16).tolist() == list(range(16))
+
+
+@pytest.mark.parametrize("double_quant", [False, True])
+def test_fp4_equals_bitsandbytes(double_quant):
+    x = random_tensor((37, 50), torch.float32, seed=7)
+    packed, _, expected = bnb_roundtrip(x, "fp4", double_quant)
+    q = quant.quantize_fp4(x, double_quant=double_quant)
+    assert torch.equal(q.packed, packed)
+    assert torch.equal(quant.dequantize_4bit(q), expected)
+
+
+def test_nf4_error_is_smallest_on_normal_weights():
+    x = random_tensor((256, 256), torch.float32, seed=0)
+    errors = {f.__name__: (quant.dequantize_4bit(f(x, double_quant=False)) - x).pow(2).mean().item()
+              for f in (quant.quantize_nf4, quant.quantize_fp4, quant.quantize_int4)}
+    assert errors["quantize_nf4"] < errors["quantize_int4"] < errors["quantize_fp4"]
+
+
+def test_bits_per_parameter_measured_from_storage():
+    x = random_tensor((1024, 1024), torch.float32, seed=1)
+    assert quant.bits_per_parameter(quant.quantize_nf4(x, double_quant=False)) == 4 + 32 / 64
+    with_dq = quant.bits_per_parameter(quant.quantize_nf4(x, double_quant=True))
+    assert with_dq == pytest.approx(4 + 8 / 64 + 32 / (64 * 256), abs=1e-4)
+    assert round(with_dq, 3) == 4.127
+
+
+@pytest.mark.parametrize("numel", [64, 100, 64 * 256 + 64])
+@pytest.mark.parametrize("double_quant", [False, True])
+def test_weight_bytes_formula_equals_stored_tensors(numel, double_quant):
+    q = quant.quantize_nf4(torch.randn(numel), double_quant=double_quant)
+    stored = sum(t.numel() * t.element_size() for t in q.storage_tensors())
+    assert quant._nf4_weight_bytes(numel, double_quant) == stored
+
+
+def test_qwen3_8b_weight_memory():
+    from transformers import Qwen3Config
+
+    config = Qwen3Config(**QWEN3_8B)
+    gigabytes = {s: round(quant.to_gb(quant.quantized_model_bytes(config, s)), 2) for s in quant.SCHEMES}
+    assert gigabytes == {"fp32": 32.76, "bf16": 16.38, "nf4": 6.40, "nf4+dq": 6.07}
+    breakdown = quant.weight_memory_breakdown(config, "nf4+dq")
+    assert breakdown["params"] == 8_190_735_360
+    assert round(breakdown["other_params"] / 1e9, 2) == 1.24  # 임베딩 + lm_head (+ norm)은 16비트로 남는다
+
+
+def test_quantized_weights_match_meta_model():
+    from transformers import Qwen3Config
+
+    from course_lib.lora import count_model_parameters
+
+    config = Qwen3Config(**QWEN3_8B)
+    model = quant.build_meta_model(config)
+    found = quant.quantizable_weights(model)
+    assert not any(name.startswith("lm_head") for name in found)
+    assert sorted(found.values()) == sorted(quant.quantized_weight_numels(config))
+    assert sum(p.numel() for p in model.parameters()) == count_model_parameters(config)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="quant_type"):
+        quant.quantize_4bit(torch.randn(64), quant_type="nf3")
+    with pytest.raises(ValueError, match="dtype"):
+        quant.quantize_nf4(torch.arange(64))
+    with pytest.raises(ValueError, match="scheme"):
+        quant.weight_memory_breakdown(None, "int8")
