@@ -1,4 +1,5 @@
 """설치 파일들이 서로 맞는지: README의 두 명령, .ci/run, environment.yml, pyproject, nbval 설정."""
+import os
 import re
 import subprocess
 import sys
@@ -134,3 +135,40 @@ def test_contributing_gives_the_exact_commands():
     text = (REPO_ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
     assert "jupyter nbconvert --to notebook --execute --inplace notebooks/" in text
     assert "python -m course_lib badges" in text and "pytest --nbval" in text
+
+
+@pytest.fixture
+def ci_sandbox(tmp_path):
+    """.ci/run을 가짜 python3/pip/pytest로 돌려 볼 폴더(설치 없이 종료 코드 처리만 검사)."""
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci" / "run").write_text(CI_RUN, encoding="utf-8")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    scripts = {
+        # python3 -m venv .venv: activate 스크립트만 만든다
+        "python3": '#!/bin/bash\nmkdir -p .venv/bin\necho "export PATH=$(dirname "$0"):\\$PATH" > .venv/bin/activate\n',
+        "pip": "#!/bin/bash\nexit 0\n",
+        "pytest": '#!/bin/bash\necho "pytest $*"\nexit "$PYTEST_RC"\n',
+    }
+    for name, body in scripts.items():
+        (stubs / name).write_text(body, encoding="utf-8")
+        (stubs / name).chmod(0o755)
+    return tmp_path
+
+
+@pytest.mark.parametrize("pytest_rc, expected", [(0, 0), (1, 1), (5, 1)])
+def test_ci_exit_codes(ci_sandbox, pytest_rc, expected):
+    env = {**os.environ, "PATH": f"{ci_sandbox / 'stubs'}:{os.environ['PATH']}", "PYTEST_RC": str(pytest_rc)}
+    result = subprocess.run(["bash", ".ci/run"], cwd=ci_sandbox, env=env, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == expected, result.stdout + result.stderr
+    assert "pytest --nbval" in result.stdout
+    if pytest_rc == 5:
+        assert "종료 코드 5" in result.stderr
+
+
+def test_ci_refuses_an_existing_venv(ci_sandbox):
+    (ci_sandbox / ".venv").mkdir()
+    env = {**os.environ, "PATH": f"{ci_sandbox / 'stubs'}:{os.environ['PATH']}", "PYTEST_RC": "0"}
+    result = subprocess.run(["bash", ".ci/run"], cwd=ci_sandbox, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "새 가상환경" in result.stderr
