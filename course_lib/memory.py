@@ -169,6 +169,10 @@ def _attention_saved(config, batch: int, seq_len: int, dtype_bytes: int, attn_im
       출력은 이미 (B, T, 헤드, head_dim) 배치라 o_proj 입력이 같은 메모리다.
     - eager: q, 헤드 수만큼 반복한 k와 v(repeat_kv), softmax 출력(float32, T×T),
       그것을 dtype으로 내린 사본(float32 모델이면 같은 텐서), o_proj에 넣으려 연속화한 출력.
+
+    CUDA에서 한 번 확인한 것(H200, torch 2.11, transformers 5.17): eager와 체크포인팅은 바이트까지 같고,
+    bf16 sdpa(flash)는 층마다 난수 상태 int64 두 개(16바이트)를 더 저장한다. float32 sdpa는 GQA에서
+    수학(math) 경로로 떨어져 eager와 같은 양을 저장하므로 그때는 "eager"로 계산한다.
     """
     heads, kv_heads, head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
     q = batch * seq_len * heads * head_dim
