@@ -1,0 +1,86 @@
+"""시각 인코더(vision encoder): SigLIP 손실로 사전학습한 아주 작은 open_clip ViT.
+
+open_clip의 설정 파일(JSON)을 `open_clip.add_model_config`로 등록하고 `pretrained=None`으로 만든다.
+이미지 타워(image tower)의 패치 토큰(patch token)이 VLM의 얼어 있는(frozen) 인코더가 되고,
+이미지 타워·텍스트 타워·t·b 한 벌이 "SigLIP 점수"를 매기는 채점기(scorer)가 된다.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+
+from course_lib import world
+
+SIGLIP_NAME = "mini-siglip-vit-p12"
+CONTEXT_LENGTH = 40
+PIXEL_MEAN = 0.5
+PIXEL_STD = 0.25
+
+
+def siglip_config(vocab_size: int, pad_id: int, eos_id: int) -> dict:
+    """ViT 4층 × 폭 128, 패치 12 → 48×48 그림이 4×4=16개 패치 토큰이 된다(2×2 칸마다 패치 4개)."""
+    return {
+        "embed_dim": 128,
+        "init_logit_scale": math.log(10.0),  # SigLIP 논문의 초기값 t = 10, b = -10
+        "init_logit_bias": -10.0,
+        "custom_text": True,
+        "vision_cfg": {"image_size": world.IMAGE_SIZE, "patch_size": 12, "layers": 4, "width": 128,
+                       "head_width": 32, "mlp_ratio": 4.0},
+        "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": vocab_size, "width": 128, "heads": 4,
+                     "layers": 3, "pad_id": pad_id, "eos_id": eos_id, "pool_type": "eos",
+                     "no_causal_mask": True, "proj_bias": True},
+    }
+
+
+def register_siglip_config(config: dict, directory: Path | None = None) -> str:
+    """설정을 JSON 파일로 쓰고 open_clip에 등록한 뒤, `create_model`에 넘길 이름을 돌려준다."""
+    directory = Path(directory or tempfile.mkdtemp(prefix="open_clip_cfg_"))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{SIGLIP_NAME}.json"
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    open_clip.add_model_config(path)
+    return SIGLIP_NAME
+
+
+def build_siglip(config: dict) -> nn.Module:
+    name = register_siglip_config(config)
+    return open_clip.create_model(name, pretrained=None, output_dict=True)
+
+
+def normalize_pixels(pixel_values: torch.Tensor) -> torch.Tensor:
+    """uint8(0~255) 또는 0~1 float 그림을 인코더 입력 범위로 바꾼다."""
+    if pixel_values.dtype == torch.uint8:
+        pixel_values = pixel_values.float() / 255.0
+    if pixel_values.shape[-2:] != (world.IMAGE_SIZE, world.IMAGE_SIZE):
+        raise ValueError(f"그림 크기(image size)는 {world.IMAGE_SIZE}×{world.IMAGE_SIZE}이어야 합니다: "
+                         f"받은 크기 {tuple(pixel_values.shape[-2:])}")
+    return (pixel_values - PIXEL_MEAN) / PIXEL_STD
+
+
+class VisionEncoder(nn.Module):
+    """ViT의 끝에서 두 번째 층(penultimate layer) 패치 토큰을 내는 얼어 있는 인코더.
+
+    LLaVA처럼 마지막 층이 아니라 끝에서 두 번째 층을 쓴다. 마지막 층은 대조 학습(contrastive)의
+    전역 임베딩에 맞춰져 있어 패치별 정보가 덜 남는다.
+    """
+
+    def __init__(self, visual: nn.Module, feature_layer: int = -2):
+        super().__init__()
+        self.visual = visual
+        self.feature_layer = feature_layer
+        self.num_layers = len(visual.transformer.resblocks)
+        self.hidden_size = visual.transformer.width
+        grid = world.IMAGE_SIZE // visual.patch_size[0]
+        self.num_patches = grid * grid
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        index = self.feature_layer % self.num_layers
+        out = self.visual.forward_intermediates(normalize_pixels(pixel_values), indices=[index],
+                                                stop_early=True, intermediates_only=True, output_fmt="NLC")
+        return out["image_intermediates"][0]  # [B, 패치 수, 폭]

@@ -1,0 +1,95 @@
+"""시각-언어 모델(VLM): 얼어 있는 시각 인코더 → 프로젝터 → LLM.
+
+입력 순서는 [그림 토큰들][지시문 토큰][캡션 토큰][끝 토큰]이다. 손실(loss)은 캡션과 끝 토큰에서만
+계산한다: 그림 자리와 지시문 자리의 라벨(label)은 -100이라 무시된다.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from course_lib.text import PROMPT
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TextBatch:
+    """VLM이 받는 텍스트 부분: 지시문 + 캡션 + 끝 토큰, 오른쪽을 채움(padding)."""
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+
+def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int | None = None) -> TextBatch:
+    """캡션 목록을 지시문이 붙은 학습용 텐서로 바꾼다. captions가 None이면 지시문만(생성용)."""
+    prompt_ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
+    if captions is None:
+        ids = torch.tensor([prompt_ids] * batch_size)
+        return TextBatch(ids, torch.ones_like(ids), torch.full_like(ids, IGNORE_INDEX))
+    rows = [prompt_ids + tokenizer(c, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+            for c in captions]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX)
+    for i, row in enumerate(rows):
+        input_ids[i, :len(row)] = torch.tensor(row)
+        attention_mask[i, :len(row)] = 1
+        labels[i, len(prompt_ids):len(row)] = torch.tensor(row[len(prompt_ids):])
+    return TextBatch(input_ids, attention_mask, labels)
+
+
+class MiniVLM(nn.Module):
+    def __init__(self, vision: nn.Module, projector: nn.Module, llm: nn.Module):
+        super().__init__()
+        self.vision = vision
+        self.projector = projector
+        self.llm = llm
+        self.vision.requires_grad_(False)  # 시각 인코더는 두 단계 모두 얼어 있다.
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.vision.eval()  # 얼어 있는 인코더는 늘 평가 모드(eval mode)로 둔다.
+        return self
+
+    def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            patches = self.vision(pixel_values)
+        return self.projector(patches)
+
+    def _input_embeddings(self, pixel_values, input_ids, attention_mask):
+        image_embeds = self.image_embeddings(pixel_values)
+        text_embeds = self.llm.get_input_embeddings()(input_ids)
+        image_embeds = image_embeds.to(text_embeds.dtype)
+        inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        image_mask = attention_mask.new_ones(image_embeds.shape[:2])
+        return inputs_embeds, torch.cat([image_mask, attention_mask], dim=1)
+
+    def forward(self, pixel_values, input_ids, attention_mask=None, labels=None, **llm_kwargs):
+        inputs_embeds, attention_mask = self._input_embeddings(pixel_values, input_ids, attention_mask)
+        if labels is not None:
+            image_labels = labels.new_full((labels.shape[0], inputs_embeds.shape[1] - labels.shape[1]),
+                                           IGNORE_INDEX)
+            labels = torch.cat([image_labels, labels], dim=1)
+        return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
+                        use_cache=False, **llm_kwargs)
+
+    @torch.no_grad()
+    def generate(self, pixel_values, tokenizer, max_new_tokens: int = 40) -> list[str]:
+        """탐욕적 디코딩(greedy decoding)으로 캡션을 만든다. 모든 입력 길이가 같아 채움이 필요 없다."""
+        was_training = self.training
+        self.eval()
+        text = encode_captions(tokenizer, None, batch_size=pixel_values.shape[0])
+        inputs_embeds, attention_mask = self._input_embeddings(pixel_values, text.input_ids.to(pixel_values.device),
+                                                               text.attention_mask.to(pixel_values.device))
+        out = self.llm.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                max_new_tokens=max_new_tokens, do_sample=False,
+                                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        self.train(was_training)
+        return [c.strip() for c in tokenizer.batch_decode(out, skip_special_tokens=True)]
