@@ -51,7 +51,34 @@ def _badges_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train / pretrain ------------------------------------------------------------------------------
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    from .main_job import add_arguments
+
+    add_arguments(parser)
+
+
+def _train_run(args: argparse.Namespace) -> int:
+    from .main_job import run
+
+    return run(args)
+
+
+def _pretrain_args(parser: argparse.ArgumentParser) -> None:
+    from .pretrain import add_arguments
+
+    add_arguments(parser)
+
+
+def _pretrain_run(args: argparse.Namespace) -> int:
+    from .pretrain import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Command] = {
+    "train": Command("본 작업: 두 단계 학습(1단계 프로젝터, 2단계 프로젝터+LoRA)과 평가", _train_args, _train_run),
+    "pretrain": Command("작은 세계의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
     "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
     "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도를 다시 쓴다", _badges_args, _badges_run),
 }

@@ -107,3 +107,60 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
 
 
 setup_korean_font()
+
+
+# ---------------------------------------------------------------- 학습 그림(학습기와 노트북이 함께 쓴다)
+
+def plot_stage_losses(steps: list[dict], ax=None, label_prefix: str = ""):
+    """단계별 손실 곡선. steps는 학습기의 `history.steps`(stage, global_step, loss)."""
+    if ax is None:
+        _, ax = new_figure()
+    for stage in dict.fromkeys(s["stage"] for s in steps):
+        rows = [s for s in steps if s["stage"] == stage]
+        ax.plot([r["global_step"] for r in rows], [r["loss"] for r in rows], label=f"{label_prefix}{stage}")
+    ax.set_xlabel("옵티마이저 걸음(step)")
+    ax.set_ylabel("캡션 손실(loss)")
+    ax.legend()
+    return ax
+
+
+def plot_epoch_metrics(evals: list[dict], ax=None):
+    """epoch별 SigLIP 점수와 정확 일치(exact match) 정확도."""
+    if ax is None:
+        _, ax = new_figure()
+    labels = [f"{e['stage']}\nepoch {e['epoch']}" for e in evals]
+    x = range(len(evals))
+    ax.plot(x, [e["siglip_score"] for e in evals], "o-", label="SigLIP 점수")
+    ax.plot(x, [e["acc_exact"] for e in evals], "s--", label="정확 일치 정확도")
+    best = [i for i, e in enumerate(evals) if e.get("is_best")]
+    if best:
+        ax.scatter([best[-1]], [evals[best[-1]]["siglip_score"]], s=160, facecolors="none", edgecolors="red",
+                   label="최고 SigLIP 점수(저장된 모델)")
+    ax.set_xticks(list(x), labels, fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("검증(val) 점수")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_caption_grid(images, captions, correct=None, ncols: int = 4, width: float = 3.2):
+    """그림과 생성된 캡션을 격자로. correct가 주어지면 맞으면 초록, 틀리면 빨강 글씨."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    setup_korean_font()
+    n = len(captions)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, width * 1.25 * nrows), layout="constrained")
+    for i, ax in enumerate(getattr(axes, "flat", [axes])):
+        ax.axis("off")
+        if i >= n:
+            continue
+        image = images[i]
+        if hasattr(image, "permute"):
+            image = image.permute(1, 2, 0).numpy()
+        ax.imshow(image, interpolation="nearest")
+        color = None if correct is None else ("green" if correct[i] else "red")
+        ax.set_title("\n".join(textwrap.wrap(captions[i], 16)), fontsize=8, color=color)
+    return fig

@@ -1,0 +1,145 @@
+"""본 작업(main job): `python -m course_lib train`.
+
+프리셋으로 1단계 → 2단계를 돌리고, 가장 높은 SigLIP 점수의 체크포인트로 test 분할을 평가해
+`DIR/`에 체크포인트, `metrics.jsonl`, `summary.json`, 그림(PNG)을 남기고 한국어 보고를 출력한다.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from course_lib import presets, train
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--preset", default="mini", choices=sorted(presets.PRESETS), help="설정 묶음(기본 mini)")
+    parser.add_argument("--config", default=None, help="TrainConfig JSON 파일(프리셋 대신)")
+    parser.add_argument("--out", default="runs/mini", help="결과 폴더(기본 runs/mini)")
+    parser.add_argument("--resume", action="store_true", help="--out의 마지막 체크포인트에서 이어 한다")
+    parser.add_argument("--max-steps", type=int, default=None, help="이 옵티마이저 걸음 수에서 멈춘다(시험용)")
+    parser.add_argument("--seed", type=int, default=None, help="프리셋의 시드를 바꾼다")
+    parser.add_argument("--data-dir", default=None, help="사전학습 자산 폴더(기본 data/)")
+    parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
+
+
+def load_config(args) -> train.TrainConfig:
+    from dataclasses import replace
+
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise train.ConfigError(f"config: 설정 파일 {path}이 없습니다 (config: file not found)")
+        config = train.TrainConfig.from_json(path.read_text(encoding="utf-8"))
+    else:
+        config = presets.get_preset(args.preset)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    return config
+
+
+def final_evaluation(trainer: train.Trainer, out_dir: Path) -> dict:
+    """최고 SigLIP 점수 체크포인트를 불러 test 분할에서 캡션 정확도, SigLIP 점수, 눈 가린 기준선을 잰다."""
+    from course_lib.evaluate import evaluate_vlm
+
+    model = trainer.accelerator.unwrap_model(trainer.vlm)
+    best_dir = out_dir / "checkpoints" / "best"
+    if best_dir.exists():
+        weights, *_ = train.read_checkpoint(best_dir)
+        train.load_trainable_state(model, weights)
+    test = train.SceneCaptionData("test", trainer.config.n_test, seed=trainer.config.seed)
+    parts = trainer.parts
+    seen = evaluate_vlm(model, parts.siglip, parts.tokenizer, test.scenes, test.images)
+    blind = evaluate_vlm(model, parts.siglip, parts.tokenizer, test.scenes, test.images, blind="zeros")
+    return {"test": seen, "blind": blind, "data": test}
+
+
+def write_plots(trainer: train.Trainer, final: dict, out_dir: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from course_lib import plots
+    from course_lib.evaluate import caption_accuracy
+
+    paths = []
+    fig, ax = plots.new_figure()
+    plots.plot_stage_losses(trainer.history.steps, ax)
+    ax.set_title("단계별 학습 손실")
+    paths.append(out_dir / "loss.png")
+    fig.savefig(paths[-1], dpi=120)
+    fig, ax = plots.new_figure(width=6)
+    plots.plot_epoch_metrics([e for e in trainer.history.evals if "siglip_score" in e], ax)
+    ax.set_title("epoch별 검증 점수")
+    paths.append(out_dir / "epochs.png")
+    fig.savefig(paths[-1], dpi=120)
+    data, captions = final["data"], final["test"].captions
+    n = 12
+    correct = [caption_accuracy(s, c)["exact"] == 1.0 for s, c in zip(data.scenes[:n], captions[:n])]
+    fig = plots.plot_caption_grid(data.images[:n], captions[:n], correct)
+    paths.append(out_dir / "test_captions.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close("all")
+    return paths
+
+
+def run(args) -> int:
+    config = load_config(args)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not args.resume and train.latest_checkpoint(out_dir) is not None:
+        print(f"{out_dir}에 이미 체크포인트가 있습니다. 이어 하려면 --resume, 새로 하려면 다른 --out을 주세요.")
+        return 2
+    from course_lib.models.pretrained import load_parts
+
+    torch.manual_seed(config.seed)
+    start = time.time()
+    parts = load_parts(args.data_dir)
+    trainer = train.Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps)
+    trainer.run(resume=args.resume)
+    train_seconds = time.time() - start
+    model = trainer.accelerator.unwrap_model(trainer.vlm)
+    if not trainer.accelerator.is_main_process:
+        return 0
+    train.write_checkpoint(out_dir / "final", model, None, {}, config)
+    if args.max_steps is not None and trainer.global_step >= args.max_steps:
+        print(f"--max-steps {args.max_steps}에서 멈췄습니다. 이어 하려면 같은 명령에 --resume을 붙이세요.")
+        return 0
+    final = final_evaluation(trainer, out_dir)
+    test, blind = final["test"], final["blind"]
+    summary = {
+        "preset": config.preset, "seed": config.seed, "global_steps": trainer.global_step,
+        "wall_time_s": round(time.time() - start, 1), "train_time_s": round(train_seconds, 1),
+        "best_epoch_by_siglip": trainer.best,
+        "best_epoch_by_accuracy": max((e for e in trainer.history.evals if "acc_exact" in e),
+                                      key=lambda e: e["acc_exact"], default=None),
+        "test": {"siglip_score": test.siglip_score, **test.accuracy},
+        "blind_baseline": {"siglip_score": blind.siglip_score, **blind.accuracy},
+        "test_examples": test.captions[:8],
+    }
+    summary["best_epoch_by_accuracy"] = train._jsonable({k: v for k, v in (summary["best_epoch_by_accuracy"] or {}).items()
+                                                         if k != "captions"})
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    plots = write_plots(trainer, final, out_dir)
+    print(report(summary, out_dir, plots))
+    return 0
+
+
+def report(summary: dict, out_dir: Path, plots: list[Path]) -> str:
+    test, blind = summary["test"], summary["blind_baseline"]
+    best = summary["best_epoch_by_siglip"] or {}
+    by_acc = summary["best_epoch_by_accuracy"] or {}
+    same = (best.get("stage"), best.get("epoch")) == (by_acc.get("stage"), by_acc.get("epoch"))
+    lines = [
+        f"== 두 단계 학습 결과 ({summary['preset']}, seed {summary['seed']}) ==",
+        f"걸린 시간 {summary['wall_time_s']}초, 옵티마이저 걸음 {summary['global_steps']}",
+        f"최고 SigLIP 점수 체크포인트: {best.get('stage')} epoch {best.get('epoch')}"
+        + (" (정확도 기준 최고 epoch와 같음)" if same else
+           f" — 정확도 기준 최고는 {by_acc.get('stage')} epoch {by_acc.get('epoch')}"),
+        f"test 정확 일치(exact match) {test['exact']:.3f} | 색 {test['color']:.3f} 모양 {test['shape']:.3f} "
+        f"크기 {test['size']:.3f} 위치 {test['position']:.3f} 개수 {test['count']:.3f}",
+        f"test SigLIP 점수 {test['siglip_score']:.4f}",
+        f"눈 가린 기준선(회색 그림): 정확 일치 {blind['exact']:.3f}, SigLIP 점수 {blind['siglip_score']:.4f}",
+        f"예: {summary['test_examples'][0]}",
+        f"결과 폴더: {out_dir} (summary.json, metrics.jsonl, " + ", ".join(p.name for p in plots) + ")",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""사전학습(pretraining): 작은 세계의 토크나이저, SigLIP 시각 인코더, Qwen3 LLM을 만들어 `data/`에 저장한다.
+
+`python -m course_lib pretrain`이 이 모듈의 `pretrain()`을 부른다. 만들어진 파일의 해시, 명령, 시드,
+라이브러리 버전, 걸린 시간, 측정값(검색 정확도, 퍼플렉서티)이 `data/MANIFEST.json`에 남는다.
+
+- 토크나이저: train 분할 캡션으로 학습한 바이트 수준 BPE.
+- SigLIP: 그림과 캡션 짝으로 `open_clip.loss.SigLipLoss`를 줄인다(대조 학습, contrastive learning).
+- LLM: 지시문 + 캡션 글자만으로 다음 토큰 예측을 학습한다. 그림은 한 번도 보지 않는다.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from course_lib import assets, data_dir, text, world
+from course_lib.models import llm as llm_lib
+from course_lib.models import vision
+
+TOKENIZER_FILE = "tokenizer/tokenizer.json"
+SIGLIP_CONFIG_FILE = f"siglip/{vision.SIGLIP_NAME}.json"
+SIGLIP_WEIGHTS_FILE = "siglip/model.safetensors"
+LLM_CONFIG_FILE = "llm/config.json"
+LLM_WEIGHTS_FILE = "llm/model.safetensors"
+ASSET_FILES = (TOKENIZER_FILE, SIGLIP_CONFIG_FILE, SIGLIP_WEIGHTS_FILE, LLM_CONFIG_FILE, LLM_WEIGHTS_FILE)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    seed: int = 0
+    n_train_scenes: int = 20000
+    siglip_steps: int = 1000
+    siglip_batch_size: int = 256
+    siglip_lr: float = 1e-3
+    siglip_group_size: int = 4  # 기본 장면 1 + 어려운 오답 3
+    llm_steps: int = 400
+    llm_batch_size: int = 64
+    llm_lr: float = 2e-3
+    warmup_steps: int = 50
+    n_eval_scenes: int = 500
+
+    def __post_init__(self):
+        for name in ("n_train_scenes", "siglip_steps", "siglip_batch_size", "llm_steps", "llm_batch_size",
+                     "n_eval_scenes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: 0보다 커야 합니다({name} must be > 0), 받은 값 {getattr(self, name)}")
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """선형 워밍업(warmup) 뒤 코사인(cosine)으로 0까지 줄이는 학습률 배율."""
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / max(1, warmup_steps))
+        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return factor
+
+
+def _train_loop(model, steps, lr, warmup, make_loss, desc, progress):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
+    model.train()
+    losses = []
+    for _ in tqdm(range(steps), desc=desc, disable=not progress):
+        loss = make_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def train_siglip(tokenizer, scenes, images, cfg: PretrainConfig, progress: bool = True):
+    import open_clip
+
+    from course_lib.evaluate import tokenize_for_siglip
+
+    model = vision.build_siglip(vision.siglip_config(len(tokenizer), tokenizer.pad_token_id,
+                                                     tokenizer.eos_token_id))
+    loss_fn = open_clip.loss.SigLipLoss()
+    rng = random.Random(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    def make_loss():
+        # 배치 = 기본 장면 + 그 장면에서 속성 하나만 바꾼 어려운 오답들(hard negatives).
+        n_base = cfg.siglip_batch_size // cfg.siglip_group_size
+        idx = torch.randint(0, len(scenes), (n_base,), generator=generator).tolist()
+        batch_scenes, batch_images = [], []
+        for i in idx:
+            batch_scenes.append(scenes[i])
+            batch_images.append(images[i])
+            for _ in range(cfg.siglip_group_size - 1):
+                variant = world.perturb_scene(scenes[i], rng)
+                if variant is not None:
+                    batch_scenes.append(variant)
+                    batch_images.append(world.render_batch([variant])[0])
+        captions = [world.write_caption(s, rng) for s in batch_scenes]
+        out = model(vision.normalize_pixels(torch.stack(batch_images)), tokenize_for_siglip(tokenizer, captions))
+        return loss_fn(out["image_features"], out["text_features"], out["logit_scale"], out["logit_bias"])
+
+    losses = _train_loop(model, cfg.siglip_steps, cfg.siglip_lr, cfg.warmup_steps, make_loss,
+                         "SigLIP 사전학습", progress)
+    return model, losses
+
+
+def train_llm(tokenizer, scenes, cfg: PretrainConfig, progress: bool = True):
+    from course_lib.models.vlm import encode_captions
+
+    model = llm_lib.build_llm(llm_lib.mini_qwen3_config(len(tokenizer), tokenizer.pad_token_id,
+                                                        tokenizer.eos_token_id))
+    rng = random.Random(cfg.seed + 1)
+
+    def make_loss():
+        captions = [world.write_caption(scenes[rng.randrange(len(scenes))], rng) for _ in range(cfg.llm_batch_size)]
+        batch = encode_captions(tokenizer, captions)
+        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+
+    losses = _train_loop(model, cfg.llm_steps, cfg.llm_lr, cfg.warmup_steps, make_loss, "LLM 사전학습", progress)
+    return model, losses
+
+
+def library_versions() -> dict[str, str]:
+    import open_clip
+    import tokenizers
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "open_clip_torch": open_clip.__version__,
+            "tokenizers": tokenizers.__version__}
+
+
+def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig(), progress: bool = True,
+             command: str | None = None) -> dict:
+    """세 부품을 학습해 `out_dir`(기본 data/)에 쓰고 매니페스트의 내용을 돌려준다.
+
+    새 파일은 임시 폴더에 다 만든 뒤에야 옮긴다. 중간에 실패해도 이미 있던 자산은 그대로 남는다.
+    """
+    from safetensors.torch import save_file
+
+    from course_lib.evaluate import retrieval_accuracy, text_perplexity
+
+    out_dir = Path(out_dir or data_dir())
+    start = time.time()
+    torch.manual_seed(cfg.seed)
+    tokenizer = text.train_tokenizer(text.caption_corpus(seed=cfg.seed))
+    scenes = world.make_scenes("train", cfg.n_train_scenes, seed=cfg.seed)
+    images = world.render_batch(scenes)
+    siglip, siglip_losses = train_siglip(tokenizer, scenes, images, cfg, progress)
+    llm, llm_losses = train_llm(tokenizer, scenes, cfg, progress)
+
+    eval_scenes = world.make_scenes("test", cfg.n_eval_scenes, seed=cfg.seed)
+    eval_captions = [world.write_caption(s, random.Random(i)) for i, s in enumerate(eval_scenes)]
+    retrieval = retrieval_accuracy(siglip, tokenizer, world.render_batch(eval_scenes), eval_captions)
+    perplexity = text_perplexity(llm, tokenizer, eval_captions)
+
+    staging = Path(tempfile.mkdtemp(prefix="pretrain_", dir=out_dir.parent if out_dir.parent.exists() else None))
+    try:
+        text.save_tokenizer(tokenizer, staging / TOKENIZER_FILE)
+        vision.register_siglip_config(vision.siglip_config(len(tokenizer), tokenizer.pad_token_id,
+                                                           tokenizer.eos_token_id), staging / "siglip")
+        save_file({k: v.contiguous() for k, v in siglip.state_dict().items()}, staging / SIGLIP_WEIGHTS_FILE)
+        llm.save_pretrained(staging / "llm", safe_serialization=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for rel in ASSET_FILES:
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging / rel), out_dir / rel)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    meta = {
+        "command": command or "python -m course_lib pretrain",
+        "seed": cfg.seed,
+        "config": asdict(cfg),
+        "versions": library_versions(),
+        "wall_time_s": round(time.time() - start, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "metrics": {
+            "siglip_final_loss": round(sum(siglip_losses[-20:]) / len(siglip_losses[-20:]), 4),
+            "siglip_test_retrieval_top1": {k: round(v, 4) for k, v in retrieval.items()},
+            "llm_final_loss": round(sum(llm_losses[-20:]) / len(llm_losses[-20:]), 4),
+            "llm_test_perplexity": round(perplexity, 4),
+            "n_eval_scenes": cfg.n_eval_scenes,
+        },
+    }
+    assets.write_manifest(list(ASSET_FILES), data_dir=out_dir, **meta)
+    return assets.read_manifest(out_dir)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser) -> None:
+    defaults = PretrainConfig()
+    parser.add_argument("--out", default=None, help="저장할 폴더(기본: data/)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--siglip-steps", type=int, default=defaults.siglip_steps)
+    parser.add_argument("--llm-steps", type=int, default=defaults.llm_steps)
+    parser.add_argument("--n-train-scenes", type=int, default=defaults.n_train_scenes)
+    parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
+
+
+def run(args) -> int:
+    cfg = PretrainConfig(seed=args.seed, siglip_steps=args.siglip_steps, llm_steps=args.llm_steps,
+                         n_train_scenes=args.n_train_scenes)
+    command = "python -m course_lib pretrain " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    manifest = pretrain(Path(args.out) if args.out else None, cfg, progress=not args.no_progress,
+                        command=command)
+    m = manifest["metrics"]
+    print(f"저장 완료: {args.out or data_dir()}  ({manifest['wall_time_s']}초)")
+    print(f"SigLIP 테스트 검색 top-1: 그림→캡션 {m['siglip_test_retrieval_top1']['image_to_text']:.3f}")
+    print(f"LLM 테스트 캡션 퍼플렉서티: {m['llm_test_perplexity']:.3f}")
+    return 0

@@ -1,0 +1,239 @@
+"""두 단계 학습기: 얼리기, 최고 체크포인트, 잘못된 설정, SIGKILL 뒤 이어 하기(비트 단위 동일), 두 프로세스(gloo)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from course_lib import assets, train
+from course_lib.models import pretrained
+
+TINY = train.TrainConfig(
+    stages=(
+        train.StageConfig("stage1", epochs=1, lr_projector=2e-3, lr_lora=0.0, batch_size=8, warmup_steps=2),
+        train.StageConfig("stage2", epochs=2, lr_projector=1e-3, lr_lora=1e-3, batch_size=8, grad_accum=2,
+                          warmup_steps=2),
+    ),
+    lora=train.LoraSettings(r=4, alpha=8, dropout=0.1, target_modules=("q_proj", "v_proj", "down_proj")),
+    n_train=64, n_val=16, n_test=16, checkpoint_every=3, mixed_precision="no", preset="tiny",
+)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fresh_parts():
+    torch.manual_seed(0)
+    return pretrained.load_parts()
+
+
+def llm_base_state(vlm):
+    return {n: p.detach().clone() for n, p in vlm.llm.named_parameters()}
+
+
+# ---------------------------------------------------------------- 잘못된 설정
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: train.LoraSettings(r=0), "r"),
+    (lambda: train.LoraSettings(r=-4), "r"),
+    (lambda: train.LoraSettings(target_modules=("qkv_proj",)), "target_modules"),
+    (lambda: train.StageConfig("s", epochs=1, lr_projector=-1e-3, lr_lora=0.0), "lr_projector"),
+    (lambda: train.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=-5e-5), "lr_lora"),
+    (lambda: train.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=0.0, grad_accum=0), "grad_accum"),
+    (lambda: train.StageConfig("s", epochs=0, lr_projector=1e-3, lr_lora=0.0), "epochs"),
+    (lambda: train.StageConfig("s", epochs=1, lr_projector=0.0, lr_lora=0.0), "lr_projector"),
+    (lambda: replace(TINY, n_train=0), "n_train"),
+])
+def test_bad_config_is_refused_naming_the_field(make, field):
+    with pytest.raises(train.ConfigError, match=rf"^{field}: "):
+        make()
+
+
+def test_missing_data_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(assets.AssetError, match="python -m course_lib pretrain"):
+        pretrained.load_parts(tmp_path)
+
+
+def test_missing_config_file_is_refused(tmp_path):
+    from course_lib.main_job import load_config
+
+    class Args:
+        config, preset, seed = str(tmp_path / "nope.json"), "mini", None
+
+    with pytest.raises(train.ConfigError, match="^config: "):
+        load_config(Args)
+
+
+def test_config_round_trips_through_json():
+    assert train.TrainConfig.from_json(TINY.to_json()) == TINY
+
+
+# ---------------------------------------------------------------- 얼리기
+
+def test_stage1_updates_no_llm_weight_but_trains_projector():
+    trainer = train.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False)
+    vlm = trainer.vlm
+    before_llm, before_proj = llm_base_state(vlm), [p.detach().clone() for p in vlm.projector.parameters()]
+    trainer.run_stage(0)
+    after = dict(vlm.llm.named_parameters())
+    assert all(torch.equal(before_llm[n], after[n]) for n in before_llm), "1단계가 LLM 가중치(LoRA 포함)를 바꿨다"
+    assert any(not torch.equal(b, p) for b, p in zip(before_proj, vlm.projector.parameters()))
+
+
+def test_stage2_trains_lora():
+    trainer = train.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False).run()
+    lora_b = [p for n, p in trainer.vlm.llm.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b), "2단계가 LoRA를 학습하지 않았다(lora_B = 0)"
+    base = pretrained.load_llm()
+    trained = {n.replace("base_model.model.", "").replace(".base_layer", ""): p
+               for n, p in trainer.vlm.llm.named_parameters() if "lora_" not in n}
+    assert all(torch.equal(p, trained[n]) for n, p in base.named_parameters()), "원래 LLM 가중치가 바뀌었다"
+
+
+def test_trainable_counts_match_lora_arithmetic():
+    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
+    for stage in TINY.stages:
+        train.build_optimizer(trainer.vlm, stage, TINY.lora)
+        assert train.trainable_counts(trainer.vlm) == train.expected_counts(trainer.vlm, stage, TINY.lora)
+
+
+def test_seed_style_freezing_is_caught(monkeypatch):
+    """원문의 버그: 1단계에서 LLM 전체(LoRA 포함)를 얼린 뒤 2단계에서 requires_grad인 것만 모으면 LoRA가 빠진다."""
+    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
+
+    def seed_style(vlm, stage):
+        vlm.llm.requires_grad_(False)
+        vlm.projector.requires_grad_(True)
+        return train.trainable_counts(vlm)
+
+    monkeypatch.setattr(train, "set_trainable", seed_style)
+    with pytest.raises(RuntimeError, match="trainable count mismatch"):
+        train.build_optimizer(trainer.vlm, TINY.stages[1], TINY.lora)
+
+
+def test_empty_group_fails_loudly():
+    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
+    no_lora = train.LoraSettings(r=4, alpha=8, target_modules=("q_proj",))
+    for _, p in trainer.vlm.llm.named_parameters():
+        p.requires_grad_(False)
+    with pytest.raises(RuntimeError):
+        train.build_optimizer(trainer.vlm, TINY.stages[1], no_lora)
+
+
+# ---------------------------------------------------------------- 최고 체크포인트
+
+def test_best_checkpoint_has_the_highest_siglip_score(tmp_path):
+    trainer = train.Trainer(TINY, fresh_parts(), out_dir=tmp_path, progress=False).run()
+    scores = [e["siglip_score"] for e in trainer.history.evals]
+    assert len(scores) == sum(s.epochs for s in TINY.stages)
+    assert trainer.best["siglip_score"] == max(scores)
+    weights, *_ = train.read_checkpoint(tmp_path / "checkpoints" / "best")
+    train.load_trainable_state(trainer.vlm, weights)
+    assert trainer.evaluate()["siglip_score"] == pytest.approx(max(scores), abs=1e-6)
+
+
+# ---------------------------------------------------------------- SIGKILL 뒤 이어 하기, 두 프로세스
+
+def _cli(out, config_path, *extra, env=None, launcher=(sys.executable, "-m")):
+    cmd = [*launcher, "course_lib", "train", "--config", str(config_path), "--out", str(out), "--no-progress", *extra]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.Popen(cmd, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _final_weights(out):
+    return load_file(Path(out) / "final" / "trainable.safetensors")
+
+
+def _assert_bit_identical(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key}가 다르다"
+
+
+@pytest.fixture(scope="module")
+def tiny_config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    path.write_text(TINY.to_json())
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_config_file):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    proc = _cli(out, tiny_config_file)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    return _final_weights(out)
+
+
+def _wait_for(predicate, proc, timeout=240):
+    start = time.time()
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"프로세스가 먼저 끝났다: {proc.stdout.read()}")
+        if time.time() - start > timeout:
+            raise AssertionError("시간 초과")
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_stage2_then_resume_is_bit_identical(tmp_path, tiny_config_file, uninterrupted):
+    proc = _cli(tmp_path, tiny_config_file)
+    # 1단계는 8걸음, 체크포인트는 3걸음마다: step-0000009는 2단계 한가운데다.
+    _wait_for(lambda: (tmp_path / "checkpoints" / "step-0000009").is_dir(), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "final").exists()
+    resumed = _cli(tmp_path, tiny_config_file, "--resume")
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    _assert_bit_identical(_final_weights(tmp_path), uninterrupted)
+
+
+def test_sigkill_during_checkpoint_write_keeps_last_good_one(tmp_path, tiny_config_file, uninterrupted):
+    proc = _cli(tmp_path, tiny_config_file, env={train.CRASH_ENV: "step-0000012"})
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    checkpoints = tmp_path / "checkpoints"
+    assert any(p.name.startswith("step-0000012.tmp") for p in checkpoints.iterdir()), "쓰는 도중에 죽지 않았다"
+    assert train.latest_checkpoint(tmp_path).name == "step-0000009"  # 마지막 완전한 체크포인트는 그대로
+    resumed = _cli(tmp_path, tiny_config_file, "--resume")
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    _assert_bit_identical(_final_weights(tmp_path), uninterrupted)
+
+
+def test_resume_refuses_a_checkpoint_from_another_config(tmp_path, tiny_config_file):
+    proc = _cli(tmp_path, tiny_config_file, "--max-steps", "3")
+    proc.communicate(timeout=300)
+    other = tmp_path / "other.json"
+    other.write_text(replace(TINY, lora=replace(TINY.lora, r=8)).to_json())
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").rglob("*")}
+    proc = _cli(tmp_path, other, "--resume")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "fingerprint mismatch" in output
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").rglob("*")}
+
+
+def test_two_processes_with_gloo_match_one_process(tmp_path):
+    """같은 전역 배치(global batch)로 두 프로세스(gloo)와 한 프로세스가 같은 가중치에 이른다(부동소수 오차 안)."""
+    config = replace(TINY, lora=replace(TINY.lora, dropout=0.0), eval_every_epoch=False, checkpoint_every=0)
+    config_file = tmp_path / "nodrop.json"
+    config_file.write_text(config.to_json())
+    single = _cli(tmp_path / "one", config_file)
+    out_one, _ = single.communicate(timeout=300)
+    assert single.returncode == 0, out_one
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "-m")
+    double = _cli(tmp_path / "two", config_file, launcher=torchrun)
+    out_two, _ = double.communicate(timeout=300)
+    assert double.returncode == 0, out_two
+    one, two = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4)
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["global_steps"] == sum(8 // s.grad_accum * s.epochs for s in config.stages)
