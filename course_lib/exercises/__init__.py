@@ -1,0 +1,90 @@
+"""연습문제(exercise) 채점: 한 줄짜리 한국어 판정과, 틀리면 예외.
+
+노트북의 풀이 셀은 `check("02.1", answer)`로 끝난다. 맞으면 "✅ 정답"을 출력하고, 틀리면 무엇이 틀렸는지와
+힌트를 출력한 뒤 `ExerciseFailed`를 던진다. 그래서 nbval로 노트북을 돌리면 풀이가 깨졌을 때 CI가 알아챈다.
+
+채점 함수는 노트북마다 한 모듈(`ex02.py`, `ex03.py` …)에 `@exercise(...)`로 등록한다.
+등록할 때 "틀린 답" 예시를 함께 적는다. 테스트가 그 예시마다 채점이 실제로 거절하는지 확인한다
+(어떤 답도 통과시키는 채점은 결함이다). 코드 문제의 채점은 학습자가 보지 못한 입력으로 함수를 돌린다.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+LEVELS = ("🐢", "🐕", "🦁")  # 쉬움, 보통, 어려움
+
+
+class Wrong(Exception):
+    """채점 함수가 던지는 "틀림". 메시지는 무엇이 틀렸는지 + 힌트(한국어)."""
+
+
+class ExerciseFailed(AssertionError):
+    """`check`가 틀린 답에 던지는 예외(nbval이 셀 실패로 잡는다)."""
+
+
+@dataclass
+class Exercise:
+    exercise_id: str
+    title: str
+    level: str
+    grade: Callable[[Any], None]
+    wrong_answers: list[Any] = field(default_factory=list)
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(exercise_id: str, *, title: str, level: str, wrong_answers: list[Any] | None = None):
+    """채점 함수를 등록하는 데코레이터. 채점 함수는 답이 틀리면 `Wrong`을 던진다."""
+    if level not in LEVELS:
+        raise ValueError(f"level은 {LEVELS} 가운데 하나여야 합니다: {level!r}")
+
+    def decorator(grade: Callable[[Any], None]):
+        if exercise_id in REGISTRY:
+            raise ValueError(f"연습문제 번호가 겹칩니다: {exercise_id}")
+        REGISTRY[exercise_id] = Exercise(exercise_id, title, level, grade, list(wrong_answers or []))
+        return grade
+
+    return decorator
+
+
+def load_all() -> dict[str, Exercise]:
+    """`ex*.py` 모듈을 모두 불러 등록을 마친다."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.startswith("ex"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return REGISTRY
+
+
+def verdict(exercise_id: str, answer: Any) -> tuple[bool, str]:
+    """(맞았는지, 한 줄 판정). 예외를 던지지 않는다."""
+    load_all()
+    if exercise_id not in REGISTRY:
+        return False, f"❌ 알 수 없는 연습문제 번호: {exercise_id}"
+    ex = REGISTRY[exercise_id]
+    if answer is NotImplemented or answer is None or answer is Ellipsis:
+        return False, f"❌ [{exercise_id}] 아직 답이 없습니다. 빈칸을 채우세요."
+    try:
+        ex.grade(answer)
+    except Wrong as err:
+        return False, f"❌ [{exercise_id}] {err}"
+    except NotImplementedError:
+        return False, f"❌ [{exercise_id}] 아직 구현하지 않았습니다(NotImplementedError)."
+    except Exception as err:  # 학습자 코드가 터진 경우: 무엇이 터졌는지 보여 준다
+        return False, f"❌ [{exercise_id}] 답을 실행하다 오류가 났습니다: {type(err).__name__}: {err}"
+    return True, f"✅ 정답 [{exercise_id}] {ex.level} {ex.title}"
+
+
+def check(exercise_id: str, answer: Any) -> None:
+    """판정을 한 줄 출력하고, 틀리면 `ExerciseFailed`를 던진다."""
+    ok, line = verdict(exercise_id, answer)
+    print(line)
+    if not ok:
+        raise ExerciseFailed(line)
+
+
+def close(actual: float, expected: float, rel: float = 1e-6, abs_: float = 0.0) -> bool:
+    return abs(actual - expected) <= max(abs_, rel * abs(expected))
