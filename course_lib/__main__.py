@@ -51,6 +51,58 @@ def _badges_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- exercises ----------------------------------------------------------------------------------
+def _exercises_args(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="동작", required=True)
+    release = sub.add_parser("release", help="학생용 사본(notebooks/student/*.ipynb)을 원본에서 다시 만든다")
+    release.add_argument("--out", default=None, help="사본을 쓸 폴더(기본: notebooks/student)")
+    sub.add_parser("check", help="학생용 사본이 원본과 맞는지 검사만 한다(낡았으면 종료 코드 1)")
+    sub.add_parser("list", help="노트북마다 연습문제 번호, 난이도, 제목")
+
+
+def _exercises_run(args: argparse.Namespace) -> int:
+    from .exercises import student
+
+    if args.action == "release":
+        changed = student.release(out_dir=args.out)
+        for path in changed:
+            print("바꿈:" if path.exists() else "지움:", path)
+        print(f"학생용 사본 {len(changed)}개를 바꿨습니다." if changed else "학생용 사본이 이미 최신입니다.")
+        return 0
+    if args.action == "check":
+        problems = student.stale_copies()
+        for line in problems:
+            print(line)
+        print("학생용 사본 최신" if not problems else f"낡은 사본 {len(problems)}개: `python -m course_lib exercises release` 로 고치세요")
+        return 1 if problems else 0
+    return _exercises_list()
+
+
+def _exercises_list() -> int:
+    import nbformat
+
+    from .exercises import by_notebook, student
+
+    groups = by_notebook()
+    used = {}
+    for path in student.source_notebooks():
+        used[path.name[:2]] = (path.name, student.notebook_check_ids(nbformat.read(path, as_version=4)))
+    total = 0
+    for prefix in sorted(set(groups) | set(used)):
+        name, ids = used.get(prefix, (f"{prefix}_…(노트북 없음)", []))
+        exercises = groups.get(prefix, [])
+        print(f"{name}: 연습문제 {len(exercises)}개")
+        for ex in exercises:
+            mark = "" if ex.exercise_id in ids else "  ← 노트북에서 check하지 않음"
+            print(f"  {ex.exercise_id} {ex.level} {ex.title}{mark}")
+        for exercise_id in ids:
+            if exercise_id not in {ex.exercise_id for ex in exercises}:
+                print(f"  {exercise_id} ← 등록되지 않은 번호(course_lib/exercises/ex{prefix}.py)")
+        total += len(exercises)
+    print(f"모두 {total}개")
+    return 0
+
+
 # --- train / pretrain ------------------------------------------------------------------------------
 def _train_args(parser: argparse.ArgumentParser) -> None:
     from .main_job import add_arguments
@@ -81,6 +133,7 @@ COMMANDS: dict[str, Command] = {
     "pretrain": Command("작은 세계의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
     "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
     "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도를 다시 쓴다", _badges_args, _badges_run),
+    "exercises": Command("연습문제: 학생용 사본 만들기(release)·검사(check)·목록(list)", _exercises_args, _exercises_run),
 }
 
 

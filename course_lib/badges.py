@@ -100,17 +100,29 @@ def update_notebook(notebook: Path, settings: CourseSettings, root: Path = REPO_
 
 
 def course_map_table(settings: CourseSettings, root: Path = REPO_ROOT) -> str:
-    """README용 강의 지도 표(마크다운)."""
+    """README용 강의 지도 표(마크다운): 노트북마다 원본·학생용 배지, 잰 CPU 시간, 연습문제 수."""
+    from .exercises.student import exercise_count  # 순환 import를 피해 여기서
+
     rows = [
-        "| 노트북 | 무엇을 배우나 | CPU 시간 | 실제 규모에 필요한 하드웨어 | Colab |",
-        "|---|---|---|---|---|",
+        "| 노트북 | 무엇을 배우나 | CPU 시간 | 실제 규모에 필요한 하드웨어 | Colab | 학생용 사본 | 연습문제 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for lesson in LESSONS:
         nb_path = root / "notebooks" / lesson.file
+        student_path = root / "notebooks" / "student" / lesson.file
         exists = nb_path.is_file()
         name = f"[{lesson.file[:2]} {lesson.title}](notebooks/{lesson.file})" if exists else f"{lesson.file[:2]} {lesson.title}(준비 중)"
         badge = badge_markdown(nb_path, settings, root) if exists else "—"
-        rows.append(f"| {name} | {lesson.learn} | {cpu_time_label(lesson, root)} | {lesson.real_scale} | {badge} |")
+        student = (
+            f"[사본](notebooks/student/{lesson.file}) {badge_markdown(student_path, settings, root)}"
+            if student_path.is_file()
+            else "—"
+        )
+        count = exercise_count(nb_path)
+        exercises = f"{count}개" if count else "—"
+        rows.append(
+            f"| {name} | {lesson.learn} | {cpu_time_label(lesson, root)} | {lesson.real_scale} | {badge} | {student} | {exercises} |"
+        )
     return "\n".join(rows)
 
 

@@ -103,7 +103,8 @@ def test_readme_course_map_is_current():
     """README의 강의 지도 표는 `python -m course_lib badges`가 만든 것과 같아야 한다(배지 포함)."""
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     table = badges.course_map_table(badges.course_settings())
-    rows = lambda text: [line.split("|")[1:3] + line.split("|")[4:6] for line in text.splitlines() if line.startswith("|")]
+    # 칸: 노트북 | 무엇을 배우나 | CPU 시간 | 하드웨어 | Colab | 학생용 사본 | 연습문제
+    rows = lambda text: [line.split("|")[1:3] + line.split("|")[4:] for line in text.splitlines() if line.startswith("|")]
     start = readme.index(badges.README_START) + len(badges.README_START)
     current = readme[start : readme.index(badges.README_END)]
     # CPU 시간 칸은 노트북을 다시 실행할 때마다 바뀌므로 비교에서 뺀다.

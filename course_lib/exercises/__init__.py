@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -33,17 +34,39 @@ class Exercise:
     grade: Callable[[Any], None]
     wrong_answers: list[Any] = field(default_factory=list)
 
+    @property
+    def notebook_prefix(self) -> str:
+        """노트북 번호("02.1" → "02"). 노트북 파일 이름이 이 두 자리로 시작한다."""
+        return notebook_prefix(self.exercise_id)
+
 
 REGISTRY: dict[str, Exercise] = {}
+ID_RE = re.compile(r"^(?P<notebook>\d\d)\.(?P<number>\d+)$")  # "02.1": 노트북 02의 1번 문제
+
+
+def notebook_prefix(exercise_id: str) -> str:
+    match = ID_RE.match(exercise_id)
+    if match is None:
+        raise ValueError(f"연습문제 번호는 '노트북 두 자리.문제 번호' 꼴이어야 합니다(예: '02.1'): {exercise_id!r}")
+    return match["notebook"]
+
+
+def _same_function(a: Callable, b: Callable) -> bool:
+    """같은 모듈의 같은 함수인가(모듈을 다시 불러 재등록하는 경우, importlib.reload 등)."""
+    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
+        getattr(b, "__module__", None),
+        getattr(b, "__qualname__", None),
+    )
 
 
 def exercise(exercise_id: str, *, title: str, level: str, wrong_answers: list[Any] | None = None):
     """채점 함수를 등록하는 데코레이터. 채점 함수는 답이 틀리면 `Wrong`을 던진다."""
     if level not in LEVELS:
         raise ValueError(f"level은 {LEVELS} 가운데 하나여야 합니다: {level!r}")
+    notebook_prefix(exercise_id)  # 번호 꼴 검사
 
     def decorator(grade: Callable[[Any], None]):
-        if exercise_id in REGISTRY:
+        if exercise_id in REGISTRY and not _same_function(REGISTRY[exercise_id].grade, grade):
             raise ValueError(f"연습문제 번호가 겹칩니다: {exercise_id}")
         REGISTRY[exercise_id] = Exercise(exercise_id, title, level, grade, list(wrong_answers or []))
         return grade
@@ -59,6 +82,18 @@ def load_all() -> dict[str, Exercise]:
     return REGISTRY
 
 
+def by_notebook() -> dict[str, list[Exercise]]:
+    """노트북 번호("02") → 그 노트북의 연습문제들(번호 순)."""
+    groups: dict[str, list[Exercise]] = {}
+    for ex in sorted(load_all().values(), key=lambda e: (e.notebook_prefix, int(ID_RE.match(e.exercise_id)["number"]))):
+        groups.setdefault(ex.notebook_prefix, []).append(ex)
+    return groups
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def verdict(exercise_id: str, answer: Any) -> tuple[bool, str]:
     """(맞았는지, 한 줄 판정). 예외를 던지지 않는다."""
     load_all()
@@ -70,11 +105,11 @@ def verdict(exercise_id: str, answer: Any) -> tuple[bool, str]:
     try:
         ex.grade(answer)
     except Wrong as err:
-        return False, f"❌ [{exercise_id}] {err}"
+        return False, _one_line(f"❌ [{exercise_id}] {err}")
     except NotImplementedError:
-        return False, f"❌ [{exercise_id}] 아직 구현하지 않았습니다(NotImplementedError)."
+        return False, f"❌ [{exercise_id}] 아직 구현하지 않았습니다(NotImplementedError). 빈칸을 채우세요."
     except Exception as err:  # 학습자 코드가 터진 경우: 무엇이 터졌는지 보여 준다
-        return False, f"❌ [{exercise_id}] 답을 실행하다 오류가 났습니다: {type(err).__name__}: {err}"
+        return False, _one_line(f"❌ [{exercise_id}] 답을 실행하다 오류가 났습니다: {type(err).__name__}: {err}")
     return True, f"✅ 정답 [{exercise_id}] {ex.level} {ex.title}"
 
 
