@@ -22,9 +22,16 @@ class Command:
 # --- doctor -------------------------------------------------------------------------------------
 def _doctor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="자산 폴더(기본: data/, 또는 COURSE_DATA_DIR)")
+    parser.add_argument("--preset", default=None, choices=("mini", "colab", "full"),
+                        help="이 프리셋에 필요한 메모리(계산)와 이 기계에서 돌릴 수 있는지 판정")
+    parser.add_argument("--gpu-gib", type=float, default=None, help="--preset 판정에 쓸 GPU 메모리(GiB; 기본: 이 GPU)")
 
 
 def _doctor_run(args: argparse.Namespace) -> int:
+    if args.preset:
+        from .doctor import preset_main
+
+        return preset_main(args.preset, args.data_dir, args.gpu_gib)
     from .doctor import main
 
     return main(args.data_dir)

@@ -203,3 +203,59 @@ def main(data_dir: str | os.PathLike | None = None) -> int:
     checks = run_checks(data_dir)
     print(format_report(checks))
     return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+# ---------------------------------------------------------------- 프리셋의 하드웨어 요구(--preset)
+
+def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> tuple[str, bool]:
+    """프리셋이 필요한 메모리(조각별, 계산)와 한국어 판정. (보고서, 이 기계에서 실행 가능한지)."""
+    import torch
+
+    from . import presets
+    from .preset_memory import GiB, REFERENCE_GPUS, estimate, verdict
+
+    est = estimate(name, data_dir=data_dir) if name == "mini" else estimate(name)
+    a = est.assumptions
+    lines = [f"프리셋 {name}: 필요한 메모리(계산, course_lib.preset_memory)"]
+    if name in presets.REAL_MODELS:
+        lines.append(f"  모델: {a['llm']} ({a['quantization'] or '16비트'}), 시각 {a['vision']}, 채점기 {a['scorer']}")
+        lines.append(f"  전제: 마이크로 배치 {a['micro_batch']}, 시퀀스 {a['seq_len']}토큰(그림 {a['image_tokens']} + "
+                     f"글 {a['text_tokens']}), 계산 {a['compute_dtype']}(bf16이 없으면 fp16, 같은 2바이트), "
+                     f"LoRA r={a['lora_r']}, 체크포인팅 {'켬' if a['gradient_checkpointing'] else '끔'}")
+    else:
+        lines.append(f"  전제: CPU, float32, 배치 {a['micro_batch']}, 양자화 없음")
+    lines += ["  " + row for row in est.table().splitlines()]
+    fits = True
+    if est.device == "cpu":
+        try:
+            total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            total_ram = None
+        if total_ram:
+            fits = est.total <= total_ram
+            lines.append("판정: " + verdict(est, total_ram, "이 컴퓨터의 RAM"))
+        return "\n".join(lines), fits
+    if gpu_bytes is None and torch.cuda.is_available():
+        gpu_bytes = torch.cuda.get_device_properties(0).total_memory
+        gpu_name = torch.cuda.get_device_name(0)
+    else:
+        gpu_name = "주어진 GPU"
+    if gpu_bytes is not None:
+        fits = est.total <= gpu_bytes
+        lines.append("판정: " + verdict(est, gpu_bytes, f"이 GPU({gpu_name})" if gpu_name != "주어진 GPU" else "이 GPU"))
+    else:
+        lines.append("판정: 이 컴퓨터에는 GPU가 없어 이 프리셋을 실행할 수 없습니다. 참고로 GPU별 판정:")
+        fits = False
+    lines += [f"  - {verdict(est, nbytes, gpu)}" for gpu, nbytes in REFERENCE_GPUS]
+    lines.append(f"  (여러 GPU(DDP)에서는 GPU마다 마이크로 배치 = 배치 / GPU 수로 계산하세요; "
+                 f"CUDA 문맥 {est.pieces.get('CUDA 문맥(가정)', 0) / GiB:.1f} GiB는 가정값)")
+    return "\n".join(lines), fits
+
+
+def preset_main(name: str, data_dir=None, gpu_gib: float | None = None) -> int:
+    import torch
+
+    report, fits = preset_report(name, data_dir, None if gpu_gib is None else gpu_gib * 2**30)
+    print(report)
+    # GPU가 있는데 모자랄 때만 실패(1). GPU가 없으면 안내만 하고 0.
+    return 1 if not fits and (gpu_gib is not None or torch.cuda.is_available() or name == "mini") else 0

@@ -23,6 +23,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="프리셋의 시드를 바꾼다")
     parser.add_argument("--data-dir", default=None, help="사전학습 자산 폴더(기본 data/)")
     parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
+    parser.add_argument("--data", default=None,
+                        help="실제 캡션 데이터: LLaVA 사전학습 JSON 또는 COCO captions JSON(colab/full에 필요)")
+    parser.add_argument("--image-folder", default=None, help="--data의 그림 폴더(기본: JSON 옆 images/ 또는 JSON 폴더)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="설정 한 칸을 바꾼다. 예: --set n_train=20000 --set stages.1.batch_size=8")
 
 
 def load_config(args) -> train.TrainConfig:
@@ -37,7 +42,35 @@ def load_config(args) -> train.TrainConfig:
         config = presets.get_preset(args.preset)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
-    return config
+    return apply_overrides(config, getattr(args, "set", None) or [])
+
+
+def apply_overrides(config: train.TrainConfig, items) -> train.TrainConfig:
+    """`KEY=VALUE`(점으로 내려감, 단계는 번호) 목록을 적용한다. 값은 JSON으로 읽고, 안 되면 문자열.
+    바꾼 설정은 TrainConfig가 다시 검사한다(잘못된 값은 그 필드 이름으로 거부)."""
+    data = json.loads(config.to_json())
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise train.ConfigError(f"set: {item!r}는 KEY=VALUE 꼴이 아닙니다 (set: expected KEY=VALUE)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *path, last = key.split(".")
+        node = data
+        try:
+            for part in path:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            if isinstance(node, list):
+                node[int(last)] = value
+            elif last in node:
+                node[last] = value
+            else:
+                raise KeyError(last)
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise train.ConfigError(f"set: 설정에 {key!r} 칸이 없습니다 (set: unknown key)") from None
+    return train.TrainConfig.from_json(json.dumps(data))
 
 
 def final_evaluation(trainer: train.Trainer, out_dir: Path) -> dict:
@@ -89,6 +122,8 @@ def run(args) -> int:
     if out_dir.exists() and not args.resume and train.latest_checkpoint(out_dir) is not None:
         print(f"{out_dir}에 이미 체크포인트가 있습니다. 이어 하려면 --resume, 새로 하려면 다른 --out을 주세요.")
         return 2
+    if args.data or config.preset in presets.REAL_MODELS:
+        return run_real_data(args, config, out_dir)
     from course_lib.models.pretrained import load_parts
 
     torch.manual_seed(config.seed)
@@ -143,3 +178,66 @@ def report(summary: dict, out_dir: Path, plots: list[Path]) -> str:
         f"결과 폴더: {out_dir} (summary.json, metrics.jsonl, " + ", ".join(p.name for p in plots) + ")",
     ]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- 실제 데이터(--data)
+
+def real_data_parts(args, config: train.TrainConfig):
+    """(부품, 그림 크기, 채점기, 캡션 토큰 상한). colab/full은 허브에서 받고(GPU 필요), 그 밖의 프리셋은
+    작은 세계의 부품으로 같은 데이터 경로를 돈다(CPU 시험용)."""
+    from course_lib import real_data, world
+
+    if config.preset in presets.REAL_MODELS:
+        from accelerate import PartialState
+
+        from course_lib.models import real
+
+        spec = presets.REAL_MODELS[config.preset]
+        state = PartialState()
+        parts = real.load_real_parts(spec, config.mixed_precision, state.local_process_index)
+        size = spec.vision_config()["vision_cfg"]["image_size"]
+        return parts, size, parts.scorer, spec.max_caption_tokens
+    from course_lib.models.pretrained import load_parts
+
+    parts = load_parts(args.data_dir)
+    return parts, world.IMAGE_SIZE, real_data.MiniSiglipScorer(parts.siglip, parts.tokenizer), None
+
+
+def run_real_data(args, config: train.TrainConfig, out_dir: Path) -> int:
+    """--data로 준 LLaVA/COCO 형식 데이터로 두 단계 학습. 평가는 SigLIP 점수와 검증 손실(장면 정답이 없다)."""
+    from course_lib import real_data
+
+    if not args.data:
+        print(f"{config.preset} 프리셋은 실제 데이터가 필요합니다: --data 경로/blip_laion_cc_sbu_558k.json "
+              f"(LLaVA 사전학습) 또는 --data 경로/captions_train2017.json (COCO captions)")
+        return 2
+    start = time.time()
+    records, kind = real_data.load_records(args.data, args.image_folder)  # 모델을 받기 전에 데이터부터 검사
+    torch.manual_seed(config.seed)
+    parts, size, scorer, max_tokens = real_data_parts(args, config)
+    train_data, val_data = real_data.make_splits(args.data, config.n_train, config.n_val, size, seed=config.seed,
+                                                 image_folder=args.image_folder, tokenizer=parts.tokenizer,
+                                                 max_caption_tokens=max_tokens)
+    trainer = train.Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps,
+                            train_data=train_data, val_data=val_data, evaluator=real_data.RealEvaluator(scorer))
+    trainer.run(resume=args.resume)
+    if not trainer.accelerator.is_main_process:
+        return 0
+    model = trainer.accelerator.unwrap_model(trainer.vlm)
+    train.write_checkpoint(out_dir / "final", model, None, {}, config)
+    summary = {"preset": config.preset, "seed": config.seed, "data": str(args.data), "format": kind,
+               "pairs": len(records), "n_train": len(train_data), "n_val": len(val_data),
+               "global_steps": trainer.global_step, "wall_time_s": round(time.time() - start, 1),
+               "best_epoch_by_siglip": trainer.best,
+               "evals": [{k: v for k, v in e.items() if k != "captions"} for e in trainer.history.evals]}
+    (out_dir / "summary.json").write_text(json.dumps(train._jsonable(summary), ensure_ascii=False, indent=2) + "\n",
+                                          encoding="utf-8")
+    best = trainer.best or {}
+    print(f"== 두 단계 학습 결과 ({config.preset}, {kind} 데이터 {len(records)}쌍: 학습 {len(train_data)}, "
+          f"검증 {len(val_data)}) ==")
+    print(f"옵티마이저 걸음 {trainer.global_step}, 걸린 시간 {summary['wall_time_s']}초")
+    if best:
+        print(f"최고 SigLIP 점수 {best['siglip_score']:.4f} ({best['stage']} epoch {best['epoch']}), "
+              f"검증 손실 {best['val_loss']:.4f}")
+    print(f"결과 폴더: {out_dir} (summary.json, metrics.jsonl, final/, checkpoints/best)")
+    return 0

@@ -418,7 +418,8 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision))
         torch.manual_seed(config.seed)
         llm = add_lora(parts.llm, config.lora, config.gradient_checkpointing)
-        self.vlm = build_vlm(parts.siglip, llm, seed=config.seed)
+        # 실제 프리셋의 부품(models.real.RealParts)은 자기 조립법(실제 ViT 인코더 감싸기)을 가진다.
+        self.vlm = getattr(parts, "build_vlm", build_vlm)(parts.siglip, llm, seed=config.seed)
         self.train_data = train_data or SceneCaptionData("train", config.n_train, seed=config.seed)
         self.val_data = val_data or SceneCaptionData("val", config.n_val, seed=config.seed)
         self.evaluator = evaluator
@@ -432,6 +433,8 @@ class Trainer:
 
         data = data or self.val_data
         model = self.accelerator.unwrap_model(self.vlm)
+        if self.evaluator is not None:  # 장면 정답이 없는 실제 데이터(real_data.RealEvaluator)
+            return self.evaluator(model, self.parts.tokenizer, data)
         result = evaluate_vlm(model, self.parts.siglip, self.parts.tokenizer, data.scenes, data.images)
         return {"siglip_score": result.siglip_score, **{f"acc_{k}": v for k, v in result.accuracy.items()},
                 "captions": result.captions[:8]}
@@ -533,7 +536,9 @@ class Trainer:
                                      None, {}, cfg)
             record["is_best"] = is_best
             self.log(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}: SigLIP 점수 {record['siglip_score']:.4f}, "
-                     f"정확도(exact) {record['acc_exact']:.3f}" + ("  ← 최고" if is_best else ""))
+                     + (f"정확도(exact) {record['acc_exact']:.3f}" if "acc_exact" in record
+                        else f"검증 손실 {record.get('val_loss', float('nan')):.4f}")
+                     + ("  ← 최고" if is_best else ""))
         self.history.evals.append(record)
         self._write_metrics({"type": "eval", **record})
         self._save_step_checkpoint(optimizer, scheduler, stage_index, epoch + 1, 0)

@@ -1,0 +1,192 @@
+"""프리셋마다 필요한 GPU(또는 CPU) 메모리를 계산한다: `python -m course_lib doctor --preset NAME`.
+
+조각(piece)별로 센다. 모든 조각은 다른 모듈의 산수를 그대로 쓴다.
+- LLM 가중치: `quant.quantized_model_bytes(config, "nf4+dq")`(NF4 + 이중 양자화; 임베딩·lm_head·norm은 16비트).
+- 시각 인코더·채점기 가중치: 파라미터 수 × 계산 dtype 바이트(얼어 있으므로 기울기·옵티마이저 상태 없음).
+- 프로젝터, LoRA: fp32 가중치 4바이트 + 기울기 4바이트 + `lora.adamw_state_bytes`(8바이트).
+  LoRA 수는 `lora.count_lora_parameters`.
+- 활성값: `memory.qwen3_activation_bytes`(체크포인팅이면 층마다 입력 하나 + 다시 계산하는 층 하나),
+  손실 부분만 이 학습기의 방식으로 바꾼다: 전체 위치의 로짓(계산 dtype) + 캡션 부분 fp32 사본과 log-softmax.
+- 역양자화 임시 버퍼: 4비트 Linear는 곱하기 직전에 가중치 하나를 계산 dtype으로 푼다(가장 큰 것 하나).
+- CUDA 문맥(context): 계산이 아니라 **가정**(0.5 GiB). 드라이버·cuBLAS 작업 공간이 쓰는 몫이다.
+
+단계 2(프로젝터 + LoRA 학습)가 더 크므로 그 값을 보고한다. 여러 GPU(DDP)에서는 GPU마다 마이크로 배치
+(batch / GPU 수)로 계산하면 된다(`micro_batch` 인자). 할당기 조각화(fragmentation)는 넣지 않았다.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from course_lib import lora as lora_math
+from course_lib import memory, quant
+
+GiB = 2**30
+CUDA_CONTEXT_BYTES = GiB // 2  # 가정(assumption): 계산하지 않은 유일한 조각
+PROMPT_TOKEN_BUDGET = 8  # 지시문 "그림 설명:" + 여유. Qwen 토크나이저에서 이보다 짧다(가정).
+
+# 명목 용량(nominal, 10⁹ 바이트). torch가 보고하는 값은 이보다 조금 작다.
+REFERENCE_GPUS = (("T4 (Colab 무료)", 16e9), ("L4", 24e9), ("A100 40GB", 40e9), ("A100/H100 80GB", 80e9))
+
+
+@dataclass
+class MemoryEstimate:
+    preset: str
+    device: str  # "cuda" | "cpu"
+    pieces: dict[str, int]
+    assumptions: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.pieces.values())
+
+    def table(self) -> str:
+        from course_lib.doctor import _display_width
+
+        rows = [*self.pieces.items(), ("합계(total)", self.total)]
+        width = max(_display_width(k) for k, _ in rows) + 2
+        return "\n".join(f"{k}{' ' * (width - _display_width(k))}{v / GiB:8.2f} GiB" for k, v in rows)
+
+
+def verdict(estimate: MemoryEstimate, available_bytes: float, name: str = "이 GPU") -> str:
+    """한국어 판정: 가능 / 메모리 부족."""
+    need, have = estimate.total / GiB, available_bytes / GiB
+    if estimate.total <= available_bytes:
+        return f"{name}에서 실행 가능: 추정 {need:.1f} GiB ≤ {have:.1f} GiB"
+    smaller = ", 더 작은 프리셋(colab)을 쓰세요" if estimate.preset == "full" else ""
+    return (f"메모리 부족: 추정 {need:.1f} GiB > {name} {have:.1f} GiB — 마이크로 배치를 줄이고 grad_accum을 "
+            f"늘리세요(같은 전역 배치){smaller}")
+
+
+def _dtype_bytes(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens: int, compute_bytes: int,
+                       scheme: str | None, lora_r: int, target_modules, use_dora: bool,
+                       gradient_checkpointing: bool, vision_width: int) -> dict[str, int]:
+    """LLM 쪽(가중치, 프로젝터, LoRA, 활성값, 로짓)의 조각. 시각 쪽은 `estimate_parts`가 더한다."""
+    from course_lib.models.real import projector_parameter_count
+
+    seq_len = image_tokens + text_tokens
+    vocab = llm_config.vocab_size
+    params = lora_math.count_model_parameters(llm_config)
+    weights = quant.quantized_model_bytes(llm_config, scheme) if scheme else compute_bytes * params
+    n_lora = lora_math.count_lora_parameters(llm_config, lora_r, target_modules, use_dora)
+    n_projector = projector_parameter_count(vision_width, llm_config.hidden_size)
+    acts = memory.qwen3_activation_bytes(llm_config, batch, seq_len, compute_bytes, gradient_checkpointing)
+    # 이 학습기의 손실: 전체 위치의 로짓(계산 dtype) + 캡션 위치의 fp32 사본 + fp32 log-softmax
+    logits = compute_bytes * batch * seq_len * vocab + 2 * 4 * batch * text_tokens * vocab
+    pieces = {
+        "LLM 가중치": weights,
+        "프로젝터(가중치+기울기+AdamW)": 8 * n_projector + lora_math.adamw_state_bytes(n_projector),
+        "LoRA(가중치+기울기+AdamW)": 8 * n_lora + lora_math.adamw_state_bytes(n_lora),
+        "LLM 활성값": acts["total"] - acts["loss"] + acts["recompute_peak"],
+        "로짓과 손실": logits,
+    }
+    if scheme:
+        biggest = max(quant.quantized_weight_numels(llm_config))
+        pieces["역양자화 임시 버퍼"] = compute_bytes * biggest
+    return pieces
+
+
+def estimate_real(name: str, micro_batch: int | None = None, dtype: torch.dtype = torch.bfloat16) -> MemoryEstimate:
+    """`colab`/`full` 프리셋의 GPU 메모리(2단계 기준). dtype은 계산 dtype(bf16 또는 fp16: 둘 다 2바이트)."""
+    from course_lib import presets
+    from course_lib.models.real import vit_parameter_count, vit_patch_tokens
+
+    spec = presets.REAL_MODELS[name]
+    config = presets.get_preset(name)
+    stage = config.stages[-1]
+    batch = micro_batch or stage.batch_size
+    compute_bytes = _dtype_bytes(dtype)
+    vision = spec.vision_config()
+    image_tokens = vit_patch_tokens(vision)
+    text_tokens = PROMPT_TOKEN_BUDGET + spec.max_caption_tokens + 1
+    pieces = {
+        "시각 인코더 가중치(얼림)": compute_bytes * vit_parameter_count(vision),
+        "채점기(SigLIP) 가중치": compute_bytes * scorer_parameter_count(spec.scorer_model),
+    }
+    pieces.update(llm_training_bytes(
+        spec.llm_config(), batch=batch, image_tokens=image_tokens, text_tokens=text_tokens,
+        compute_bytes=compute_bytes, scheme=spec.quantization, lora_r=config.lora.r,
+        target_modules=config.lora.target_modules, use_dora=config.lora.use_dora,
+        gradient_checkpointing=config.gradient_checkpointing, vision_width=vision["vision_cfg"]["width"]))
+    pieces["CUDA 문맥(가정)"] = CUDA_CONTEXT_BYTES
+    return MemoryEstimate(name, "cuda", pieces, {
+        "micro_batch": batch, "image_tokens": image_tokens, "text_tokens": text_tokens,
+        "seq_len": image_tokens + text_tokens, "compute_dtype": str(dtype).replace("torch.", ""),
+        "llm": spec.llm_repo, "quantization": spec.quantization, "vision": f"{spec.vision_model} ({spec.vision_pretrained})",
+        "scorer": f"{spec.scorer_model} ({spec.scorer_pretrained})", "lora_r": config.lora.r,
+        "gradient_checkpointing": config.gradient_checkpointing})
+
+
+_SCORER_CACHE: dict[str, int] = {}
+
+
+def scorer_parameter_count(name: str) -> int:
+    """채점기(open_clip SigLIP, timm 시각 타워)의 파라미터 수: meta 장치에 구조만 만들어 센다(다운로드 없음)."""
+    if name not in _SCORER_CACHE:
+        import logging
+
+        import open_clip
+
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # "No pretrained weights loaded" 경고: 구조만 만드는 것이 의도다
+        try:
+            model = open_clip.create_model(name, pretrained=None, device="meta")
+        finally:
+            root.setLevel(level)
+        _SCORER_CACHE[name] = sum(p.numel() for p in model.parameters())
+    return _SCORER_CACHE[name]
+
+
+def estimate_mini(data_dir=None) -> MemoryEstimate:
+    """mini 프리셋(CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다."""
+    import json
+
+    from transformers import Qwen3Config
+
+    from course_lib import assets, presets
+    from course_lib.models.real import vit_patch_tokens
+    from course_lib.pretrain import LLM_CONFIG_FILE, SIGLIP_CONFIG_FILE
+
+    config = presets.get_preset("mini")
+    stage = config.stages[-1]
+    llm_config = Qwen3Config.from_json_file(assets.require_asset(LLM_CONFIG_FILE, data_dir))
+    siglip = json.loads(assets.require_asset(SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
+    text_tokens = 48  # 작은 세계의 캡션은 이보다 짧다(가정)
+    pieces = {"시각 인코더+채점기 가중치": 4 * _siglip_parameter_count(siglip)}
+    pieces.update(llm_training_bytes(
+        llm_config, batch=stage.batch_size, image_tokens=vit_patch_tokens(siglip), text_tokens=text_tokens,
+        compute_bytes=4, scheme=None, lora_r=config.lora.r, target_modules=config.lora.target_modules,
+        use_dora=config.lora.use_dora, gradient_checkpointing=config.gradient_checkpointing,
+        vision_width=siglip["vision_cfg"]["width"]))
+    return MemoryEstimate("mini", "cpu", pieces, {"micro_batch": stage.batch_size, "compute_dtype": "float32"})
+
+
+def _siglip_parameter_count(config: dict) -> int:
+    import open_clip
+
+    from course_lib.models import vision
+
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # "No pretrained weights loaded": 구조만 만드는 것이 의도다
+    try:
+        model = open_clip.create_model(vision.register_siglip_config(config), pretrained=None, device="meta")
+    finally:
+        root.setLevel(level)
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate(name: str, **kwargs) -> MemoryEstimate:
+    from course_lib import presets
+
+    if name not in presets.PRESETS:
+        raise ValueError(f"preset: 알 수 없는 프리셋 {name!r}. 가능한 이름: {sorted(presets.PRESETS)} (preset: unknown name)")
+    return estimate_mini(**kwargs) if name == "mini" else estimate_real(name, **kwargs)
