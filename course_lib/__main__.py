@@ -110,6 +110,25 @@ def _exercises_list() -> int:
     return 0
 
 
+# --- glossary -----------------------------------------------------------------------------------
+def _glossary_args(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _glossary_run(args: argparse.Namespace) -> int:
+    from .glossary import load, report
+
+    print(f"GLOSSARY.md: 용어 {len(load())}개")
+    bad = 0
+    for name, found in report().items():
+        lines = [f"  처음 풀이: {p}" for p in found["처음 풀이"]] + [f"  용어집에 없음: {t}" for t in found["용어집에 없음"]]
+        print(f"{name}: " + ("문제 없음" if not lines else f"문제 {len(lines)}개"))
+        for line in lines:
+            print(line)
+        bad += len(lines)
+    return 1 if bad else 0
+
+
 # --- train / pretrain ------------------------------------------------------------------------------
 def _train_args(parser: argparse.ArgumentParser) -> None:
     from .main_job import add_arguments
@@ -139,7 +158,8 @@ COMMANDS: dict[str, Command] = {
     "train": Command("본 작업: 두 단계 학습(1단계 프로젝터, 2단계 프로젝터+LoRA)과 평가", _train_args, _train_run),
     "pretrain": Command("작은 세계의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
     "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
-    "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도를 다시 쓴다", _badges_args, _badges_run),
+    "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도, INSTRUCTORS.md 시간표를 다시 쓴다", _badges_args, _badges_run),
+    "glossary": Command("용어 검사: 노트북이 용어집(GLOSSARY.md)의 용어를 처음 쓸 때 한국어로 풀이했는지", _glossary_args, _glossary_run),
     "exercises": Command("연습문제: 학생용 사본 만들기(release)·검사(check)·목록(list)", _exercises_args, _exercises_run),
 }
 

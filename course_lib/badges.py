@@ -3,7 +3,8 @@
 - 셀 1(마크다운)의 첫 줄: `[![Colab에서 열기](…colab-badge.svg)](https://colab.research.google.com/github/<slug>/blob/<branch>/<노트북 경로>)`
   학생용 사본(notebooks/student/*.ipynb)은 자기 경로를 가리키는 배지를 받는다.
 - 셀 2(코드)의 맨 앞: `course_lib.colab.bootstrap_snippet()` (표시 주석 사이를 통째로 바꾼다)
-- README.md의 강의 지도 표(`<!-- course-map:start -->` … `<!-- course-map:end -->`)
+- README.md의 강의 지도 표(`<!-- course-map:start -->` … `<!-- course-map:end -->`): 원본·학생용 배지, 잰 CPU 시간, 연습문제 수
+- INSTRUCTORS.md의 수업 준비 표(`<!-- lesson-times:start -->` … `<!-- lesson-times:end -->`): 잰 CPU 시간, 연습문제 번호와 난이도
 
 slug와 브랜치는 pyproject.toml의 `[tool.course]`에서 읽는다.
 """
@@ -30,6 +31,9 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_RE = re.compile(r"^\[!\[(?P<alt>[^\]]*)\]\((?P<img>[^)]*)\)\]\((?P<link>[^)]*)\)\s*$")
 README_START = "<!-- course-map:start -->"
 README_END = "<!-- course-map:end -->"
+INSTRUCTORS_FILE = "INSTRUCTORS.md"
+INSTRUCTORS_START = "<!-- lesson-times:start -->"
+INSTRUCTORS_END = "<!-- lesson-times:end -->"
 
 
 @dataclass(frozen=True)
@@ -126,20 +130,51 @@ def course_map_table(settings: CourseSettings, root: Path = REPO_ROOT) -> str:
     return "\n".join(rows)
 
 
-def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
-    readme = root / "README.md"
-    if not readme.is_file():
+def _replace_section(path: Path, start: str, end: str, body: str) -> bool:
+    """`start`…`end` 표시 사이를 `body`로 바꿔 쓴다. 파일이나 표시가 없으면 아무것도 하지 않는다. 바뀌었으면 True."""
+    if not path.is_file():
         return False
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
+    text = path.read_text(encoding="utf-8")
+    if start not in text or end not in text:
         return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{course_map_table(settings, root)}\n{README_END}{tail}"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{body}\n{end}{tail}"
     if new == text:
         return False
-    readme.write_text(new, encoding="utf-8")
+    path.write_text(new, encoding="utf-8")
     return True
+
+
+def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
+    return _replace_section(root / "README.md", README_START, README_END, course_map_table(settings, root))
+
+
+def instructor_table(root: Path = REPO_ROOT) -> str:
+    """INSTRUCTORS.md의 수업 준비 표: 노트북마다 잰 CPU 시간과 연습문제(번호, 난이도)."""
+    import nbformat
+
+    from .exercises import REGISTRY, load_all
+    from .exercises.student import notebook_check_ids
+
+    load_all()
+    rows = ["| 노트북 | CPU 시간 | 연습문제 | 학생용 사본 |", "|---|---|---|---|"]
+    for lesson in LESSONS:
+        nb_path = root / "notebooks" / lesson.file
+        if not nb_path.is_file():
+            rows.append(f"| {lesson.file}(준비 중) | {cpu_time_label(lesson, root)} | — | — |")
+            continue
+        ids = notebook_check_ids(nbformat.read(nb_path, as_version=4))
+        listed = " · ".join(f"{i} {REGISTRY[i].level}" if i in REGISTRY else f"{i} (등록 안 됨)" for i in ids) or "—"
+        student = f"`notebooks/student/{lesson.file}`" if (root / "notebooks" / "student" / lesson.file).is_file() else "—"
+        rows.append(f"| `{lesson.file}` | {cpu_time_label(lesson, root)} | {listed} | {student} |")
+    return "\n".join(rows)
+
+
+def update_instructors(root: Path = REPO_ROOT) -> bool:
+    if not (root / INSTRUCTORS_FILE).is_file():
+        return False
+    return _replace_section(root / INSTRUCTORS_FILE, INSTRUCTORS_START, INSTRUCTORS_END, instructor_table(root))
 
 
 def badge_problems(root: Path = REPO_ROOT) -> list[str]:
@@ -167,4 +202,6 @@ def regenerate(root: Path = REPO_ROOT) -> list[Path]:
     changed = [nb for nb in course_notebooks(root) if update_notebook(nb, settings, root)]
     if update_readme(settings, root):
         changed.append(root / "README.md")
+    if update_instructors(root):
+        changed.append(root / INSTRUCTORS_FILE)
     return changed

@@ -333,3 +333,12 @@ def test_cli_check_and_list(capsys):
     for exercise_id, ex in REGISTRY.items():
         assert f"{exercise_id} {ex.level} {ex.title}" in out
     assert f"모두 {len(REGISTRY)}개" in out
+
+
+def test_instructors_table_is_current():
+    """INSTRUCTORS.md의 시간표는 `python -m course_lib badges`가 만든 것과 같다(잰 시간 칸은 다시 실행마다 바뀌므로 빼고)."""
+    text = (REPO_ROOT / badges.INSTRUCTORS_FILE).read_text(encoding="utf-8")
+    current = text.split(badges.INSTRUCTORS_START, 1)[1].split(badges.INSTRUCTORS_END, 1)[0]
+    rows = lambda table: [line.split("|")[1:2] + line.split("|")[3:] for line in table.splitlines() if line.startswith("|")]
+    assert rows(current) == rows(badges.instructor_table()), "INSTRUCTORS.md 표가 낡았다: python -m course_lib badges"
+    assert "분(잰 값)" in current or "목표" in current
