@@ -49,6 +49,21 @@ def test_every_check_rejects_each_wrong_answer(exercise_id, capsys):
         assert capsys.readouterr().out.strip() == line
 
 
+@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
+def test_some_wrong_answer_gets_an_explanation(exercise_id):
+    """적어도 하나의 틀린 답은 채점 함수가 `Wrong`으로 설명하며 거절한다(학습자 코드가 터져서 거절된 것만으로는 부족)."""
+    ex = REGISTRY[exercise_id]
+    explained = 0
+    for wrong in ex.wrong_answers:
+        try:
+            ex.grade(wrong)
+        except Wrong:
+            explained += 1
+        except Exception:
+            pass
+    assert explained, f"{exercise_id}: 어떤 틀린 답도 Wrong(무엇이 틀렸는지 + 힌트)으로 거절하지 않습니다"
+
+
 # --- 노트북과 등록부가 맞는다 ------------------------------------------------------------------------------
 
 
