@@ -84,10 +84,13 @@ def ignored_names(path: Path | None = None) -> set[str]:
 
 
 def prose(markdown: str) -> str:
-    """검사할 본문: 코드 블록, 인라인 코드, HTML 주석, 그림, 링크 주소, 강조 표시를 뺀 마크다운."""
+    """검사할 본문: 코드 블록, 인라인 코드, 수식($…$), HTML 주석과 태그, 그림, 링크 주소, 강조 표시를 뺀 마크다운."""
     text = re.sub(r"```.*?```", " ", markdown, flags=re.S)
     text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
     text = re.sub(r"`[^`\n]*`", " ", text)
+    text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)  # 수식
+    text = re.sub(r"\$[^$\n]+\$", " ", text)
+    text = re.sub(r"</?[A-Za-z][^>\n]*>", " ", text)  # HTML 태그(<div class=…>)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)  # 그림(배지)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # 링크는 글자만
     text = re.sub(r"https?://\S+", " ", text)

@@ -79,6 +79,12 @@ def test_notebook_checks_exactly_its_registered_exercises(source):
     assert not wrong_notebook, f"{source.name}: 다른 노트북 번호를 check합니다: {wrong_notebook}"
 
 
+@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
+def test_each_exercise_lives_in_its_notebooks_module(exercise_id):
+    module = REGISTRY[exercise_id].grade.__module__
+    assert module == f"course_lib.exercises.ex{ex_pkg.notebook_prefix(exercise_id)}", f"{exercise_id}이 {module}에 있습니다"
+
+
 def test_every_registered_exercise_belongs_to_an_existing_notebook():
     prefixes = {path.name[:2] for path in SOURCES}
     orphans = sorted(i for i in REGISTRY if ex_pkg.notebook_prefix(i) not in prefixes)
@@ -286,8 +292,8 @@ def test_marker_problems_in_markdown_and_hidden_checks():
 
 
 def test_check_ids_are_found_in_code():
-    source = 'check("02.1", a)\nexercises.check( \'02.2\', b)\nrecheck("x", 1)\n'
-    assert student.check_ids(source) == ["02.1"]  # 모듈 이름을 붙인 호출과 다른 함수 이름은 세지 않는다
+    source = 'check("02.1", a)\nexercises.check( \'02.2\', b)\nrecheck("x", 1)\nother.check("9", 1)\n'
+    assert student.check_ids(source) == ["02.1", "02.2"]  # 다른 함수(recheck, other.check)는 세지 않는다
 
 
 # --- 채점 틀(verdict, check, 등록) ------------------------------------------------------------------------

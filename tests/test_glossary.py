@@ -84,8 +84,11 @@ def test_unlisted_glosses_are_found_and_formulas_are_not_terms():
 
 
 def test_markdown_noise_is_removed():
-    text = glossary.prose("[![Colab에서 열기](https://x/badge.svg)](https://colab) [링크](https://a/LoRA) `LoRA` <!-- LoRA -->\n```\nLoRA\n```")
-    assert "LoRA" not in text and "링크" in text
+    text = glossary.prose(
+        "[![Colab에서 열기](https://x/badge.svg)](https://colab) [링크](https://a/LoRA) `LoRA` <!-- LoRA -->\n```\nLoRA\n```"
+        '\n$\\text{LoRA}$ 와 $$W + \\text{LoRA}$$ <div class="LoRA">상자</div>'
+    )
+    assert "LoRA" not in text and "링크" in text and "상자" in text
 
 
 def test_cli_report(capsys):

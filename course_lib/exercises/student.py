@@ -33,8 +33,8 @@ END = "### END SOLUTION"
 PLACEHOLDER = "# 여기에 코드를 작성하세요"
 RAISE = "raise NotImplementedError"
 STUDENT_DIR = Path("notebooks") / "student"
-# check("02.1", …) 또는 check('02.1', …): 노트북이 채점하는 연습문제 번호
-CHECK_RE = re.compile(r"""(?<![\w.])check\(\s*(['"])(?P<id>[^'"]+)\1""")
+# check("02.1", …), check('02.1', …), exercises.check("02.1", …): 노트북이 채점하는 연습문제 번호
+CHECK_RE = re.compile(r"""(?<![\w.])(?:exercises\.)?check\(\s*(['"])(?P<id>[^'"]+)\1""")
 STUDENT_NOTE = (
     "> **학생용 사본**: 연습문제의 정답 자리는 비어 있습니다(`{raise_}`). 그 자리를 채우고 셀을 실행하면 "
     "`check`가 판정을 한 줄로 보여 줍니다. 정답이 든 원본: [{name}](../{name})"
