@@ -118,7 +118,8 @@ class RealVisionEncoder(nn.Module):
         if tuple(pixel_values.shape[-2:]) != self.image_size:
             raise ValueError(f"그림 크기(image size)는 {self.image_size[0]}×{self.image_size[1]}이어야 합니다: "
                              f"받은 크기 {tuple(pixel_values.shape[-2:])}. real_data가 이 크기로 맞춰 줍니다.")
-        return (pixel_values.float() - self.mean.float()) / self.std.float()
+        mean, std = self.mean.to(pixel_values.device), self.std.to(pixel_values.device)
+        return (pixel_values.float() - mean) / std
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         dtype = next(self.visual.parameters()).dtype

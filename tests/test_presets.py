@@ -1,0 +1,139 @@
+"""실제 프리셋(colab, full): meta 장치에서 구조를 만들고(다운로드 없음) 학습 파라미터 수와 메모리 추정의
+조각을 `course_lib.lora`/`course_lib.quant`의 산수와 맞춘다. doctor --preset의 한국어 판정."""
+import logging
+
+import pytest
+import torch
+
+from course_lib import doctor, lora, memory, preset_memory, presets, quant, train
+from course_lib.models import real
+
+REAL = ("colab", "full")
+
+
+@pytest.fixture(scope="module", params=REAL)
+def meta_vlm(request):
+    """meta 장치의 VLM(LoRA를 붙인 Qwen3 + 실제 ViT 인코더 + 프로젝터)과 그 프리셋."""
+    name = request.param
+    spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
+    logging.getLogger().setLevel(logging.ERROR)
+    parts = real.build_meta_parts(spec)
+    llm = train.add_lora(parts.llm, config.lora, config.gradient_checkpointing)
+    vlm = parts.build_vlm(parts.siglip, llm, seed=config.seed)
+    return name, spec, config, vlm
+
+
+def test_full_preset_is_the_seed_recipe():
+    config, spec = presets.get_preset("full"), presets.REAL_MODELS["full"]
+    assert (spec.llm_repo, spec.vision_model, spec.vision_pretrained, spec.quantization) == \
+        ("Qwen/Qwen3-8B", "ViT-L-14", "openai", "nf4+dq")
+    assert (config.lora.r, config.lora.alpha, config.lora.target_modules) == (16, 32, lora.LINEAR_MODULES)
+    assert config.gradient_checkpointing and config.mixed_precision == "auto"
+    assert [(s.epochs, s.lr_projector, s.lr_lora, s.batch_size, s.grad_accum) for s in config.stages] == \
+        [(2, 1e-3, 0.0, 4, 2), (3, 5e-5, 5e-5, 4, 2)]
+
+
+def test_colab_keeps_the_recipe_and_the_global_batch():
+    colab, full = presets.get_preset("colab"), presets.get_preset("full")
+    assert colab.lora == full.lora and colab.gradient_checkpointing
+    for a, b in zip(colab.stages, full.stages):
+        assert (a.epochs, a.lr_projector, a.lr_lora) == (b.epochs, b.lr_projector, b.lr_lora)
+        assert a.batch_size * a.grad_accum == b.batch_size * b.grad_accum
+
+
+def test_unknown_preset_is_refused():
+    with pytest.raises(ValueError, match="preset"):
+        presets.get_preset("huge")
+    with pytest.raises(ValueError, match="preset"):
+        preset_memory.estimate("huge")
+
+
+def test_meta_architecture_matches_the_arithmetic(meta_vlm):
+    name, spec, config, vlm = meta_vlm
+    llm_config, vision_config = spec.llm_config(), spec.vision_config()
+    base = vlm.llm.get_base_model()
+    assert next(base.parameters()).is_meta  # 가중치 메모리를 잡지 않았다
+    n_base = sum(p.numel() for n, p in base.named_parameters() if not train.is_lora_parameter(n))
+    assert n_base == lora.count_model_parameters(llm_config)
+    assert sum(p.numel() for p in vlm.vision.parameters()) == real.vit_parameter_count(vision_config)
+    assert vlm.vision.num_patches == real.vit_patch_tokens(vision_config)
+    assert sum(p.numel() for p in vlm.projector.parameters()) == \
+        real.projector_parameter_count(vision_config["vision_cfg"]["width"], llm_config.hidden_size)
+    # NF4로 바뀌는 Linear 가중치(lm_head 제외)가 quant의 산수와 같다
+    plain = quant.build_meta_model(llm_config)
+    assert sorted(quant.quantizable_weights(plain).values()) == sorted(quant.quantized_weight_numels(llm_config))
+    for stage in config.stages:
+        counts = train.set_trainable(vlm, stage)
+        assert counts == train.expected_counts(vlm, stage, config.lora)
+    assert counts["lora"] == lora.count_lora_parameters(llm_config, config.lora.r, config.lora.target_modules)
+    if name == "full":
+        assert counts["lora"] == 43_646_976  # DESIGN §6: Qwen3-8B, r=16, 7모듈
+        assert n_base == 8_190_735_360
+    print(f"\n{name}: 학습 파라미터 {counts}")
+    print(preset_memory.estimate(name).table())
+
+
+def test_real_encoder_gives_patch_tokens_on_meta(meta_vlm):
+    name, spec, config, vlm = meta_vlm
+    size = spec.vision_config()["vision_cfg"]["image_size"]
+    pixels = torch.zeros(2, 3, size, size, dtype=torch.uint8, device="meta")
+    tokens = vlm.vision(pixels)
+    assert tuple(tokens.shape) == (2, vlm.vision.num_patches, vlm.vision.hidden_size)
+    assert vlm.projector(tokens).shape[-1] == spec.llm_config().hidden_size
+    with pytest.raises(ValueError, match="image size"):
+        vlm.vision(torch.zeros(1, 3, 48, 48, dtype=torch.uint8, device="meta"))
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_memory_pieces_are_the_library_arithmetic(name):
+    spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
+    est = preset_memory.estimate(name)
+    cfg, vision = spec.llm_config(), spec.vision_config()
+    stage = config.stages[-1]
+    n_lora = lora.count_lora_parameters(cfg, config.lora.r, config.lora.target_modules)
+    n_proj = real.projector_parameter_count(vision["vision_cfg"]["width"], cfg.hidden_size)
+    p = est.pieces
+    assert p["LLM 가중치"] == quant.quantized_model_bytes(cfg, "nf4+dq")
+    assert p["LoRA(가중치+기울기+AdamW)"] == 8 * n_lora + lora.adamw_state_bytes(n_lora) == 16 * n_lora
+    assert p["프로젝터(가중치+기울기+AdamW)"] == 16 * n_proj
+    assert p["시각 인코더 가중치(얼림)"] == 2 * real.vit_parameter_count(vision)
+    seq = est.assumptions["seq_len"]
+    acts = memory.qwen3_activation_bytes(cfg, stage.batch_size, seq, 2, gradient_checkpointing=True)
+    assert p["LLM 활성값"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
+    assert est.assumptions["image_tokens"] == real.vit_patch_tokens(vision)
+    assert est.total == sum(p.values())
+    if name == "full":  # DESIGN §6: NF4+DQ ≈ 6.07 GB (임베딩·lm_head는 16비트)
+        assert round(quant.to_gb(p["LLM 가중치"]), 2) == 6.07
+    # 마이크로 배치를 반으로(두 GPU DDP) 하면 활성값과 로짓만 준다
+    half = preset_memory.estimate(name, micro_batch=stage.batch_size // 2)
+    assert half.pieces["LLM 가중치"] == p["LLM 가중치"] and half.total < est.total
+
+
+def test_full_preset_estimate_fits_a_t4_but_not_a_tiny_gpu():
+    est = preset_memory.estimate("full")
+    assert 16e9 > est.total > quant.quantized_model_bytes(presets.REAL_MODELS["full"].llm_config(), "nf4+dq")
+    assert preset_memory.verdict(est, 80e9).startswith("이 GPU에서 실행 가능")
+    assert preset_memory.verdict(est, 4 * 2**30).startswith("메모리 부족")
+
+
+def test_doctor_preset_prints_a_computed_estimate_and_a_korean_verdict(capsys):
+    code = doctor.preset_main("full", gpu_gib=80)
+    out = capsys.readouterr().out
+    total = preset_memory.estimate("full").total / 2**30
+    assert code == 0 and f"합계(total)" in out and f"{total:8.2f} GiB" in out
+    assert "판정: 이 GPU에서 실행 가능" in out
+    assert doctor.preset_main("full", gpu_gib=2) == 1
+    assert "메모리 부족" in capsys.readouterr().out
+
+
+def test_scorer_refuses_a_clip_model_without_bias():
+    clip = __import__("open_clip").create_model("ViT-B-32", pretrained=None, device="meta")
+    with pytest.raises(ValueError, match="SigLIP"):
+        real.OpenClipScorer(clip, tokenizer=None)
+
+
+def test_real_presets_need_a_gpu_to_load():
+    if torch.cuda.is_available():
+        pytest.skip("GPU가 있는 기계: 이 시험은 CPU 전용")
+    with pytest.raises(RuntimeError, match="CUDA GPU"):
+        real.load_real_parts(presets.REAL_MODELS["colab"])
