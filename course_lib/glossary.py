@@ -94,6 +94,7 @@ def prose(markdown: str) -> str:
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)  # 그림(배지)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # 링크는 글자만
     text = re.sub(r"https?://\S+", " ", text)
+    text = re.sub(r"[ \t]*(?<!\n)\n(?!\n)[ \t]*", " ", text)  # 문단 안의 줄바꿈은 띄어쓰기(용어가 두 줄에 걸쳐도 읽도록)
     return text.replace("**", "").replace("__", "")
 
 

@@ -46,7 +46,8 @@ def test_every_check_rejects_each_wrong_answer(exercise_id, capsys):
         assert line.startswith(f"❌ [{exercise_id}] ") and "\n" not in line, line
         with pytest.raises(ExerciseFailed):
             check(exercise_id, wrong)
-        assert capsys.readouterr().out.strip() == line
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"❌ [{exercise_id}] ") and printed.count("\n") == 1, printed
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
@@ -93,13 +94,13 @@ def test_every_registered_exercise_belongs_to_an_existing_notebook():
 
 @pytest.mark.parametrize("source", SOURCES, ids=SOURCE_NAMES)
 def test_exercise_count_and_graded_levels(source):
-    """연습문제가 있는 노트북은 3–5문제, 난이도는 🐢 → 🐕 → 🦁 순서로 오르거나 같다."""
+    """연습문제가 있는 노트북은 3–5문제이고, 1번은 🐢(쉬운 입구), 🦁가 하나 이상 있다(쉬운 것부터 어려운 것까지)."""
     exercises = ex_pkg.by_notebook().get(source.name[:2], [])
     if not exercises:
         pytest.skip(f"{source.name}: 아직 연습문제가 없습니다")
+    levels = [ex.level for ex in exercises]
     assert 3 <= len(exercises) <= 5, f"{source.name}: 연습문제 {len(exercises)}개(3–5개여야 함)"
-    ranks = [ex_pkg.LEVELS.index(ex.level) for ex in exercises]
-    assert ranks == sorted(ranks), f"{source.name}: 난이도가 오르는 순서가 아닙니다: {[ex.level for ex in exercises]}"
+    assert levels[0] == "🐢" and "🦁" in levels, f"{source.name}: 난이도 {levels}(🐢로 시작하고 🦁가 있어야 함)"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=SOURCE_NAMES)

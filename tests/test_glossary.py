@@ -55,6 +55,7 @@ SAMPLE = [
         "그레이디언트 체크포인팅(gradient checkpointing)은 기울기(gradient)를 다시 계산합니다.",
         "전체 미세조정(full fine-tuning)보다 작습니다. fine-tuning",
         "인코더는 얼리고(freeze) 학습합니다.",
+        "긴 문단이 줄을 바꾸면 저랭크\n적응(LoRA)도 한 용어입니다.",
         "코드의 `lora_forward`와 `gradient`는 본문이 아닙니다.",
     ],
 )
