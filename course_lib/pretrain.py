@@ -38,10 +38,9 @@ ASSET_FILES = (TOKENIZER_FILE, SIGLIP_CONFIG_FILE, SIGLIP_WEIGHTS_FILE, LLM_CONF
 class PretrainConfig:
     seed: int = 0
     n_train_scenes: int = 20000
-    siglip_steps: int = 1000
+    siglip_steps: int = 600
     siglip_batch_size: int = 256
     siglip_lr: float = 1e-3
-    siglip_group_size: int = 4  # 기본 장면 1 + 어려운 오답 3
     llm_steps: int = 400
     llm_batch_size: int = 64
     llm_lr: float = 2e-3
@@ -91,20 +90,9 @@ def train_siglip(tokenizer, scenes, images, cfg: PretrainConfig, progress: bool 
     generator = torch.Generator().manual_seed(cfg.seed)
 
     def make_loss():
-        # 배치 = 기본 장면 + 그 장면에서 속성 하나만 바꾼 어려운 오답들(hard negatives).
-        n_base = cfg.siglip_batch_size // cfg.siglip_group_size
-        idx = torch.randint(0, len(scenes), (n_base,), generator=generator).tolist()
-        batch_scenes, batch_images = [], []
-        for i in idx:
-            batch_scenes.append(scenes[i])
-            batch_images.append(images[i])
-            for _ in range(cfg.siglip_group_size - 1):
-                variant = world.perturb_scene(scenes[i], rng)
-                if variant is not None:
-                    batch_scenes.append(variant)
-                    batch_images.append(world.render_batch([variant])[0])
-        captions = [world.write_caption(s, rng) for s in batch_scenes]
-        out = model(vision.normalize_pixels(torch.stack(batch_images)), tokenize_for_siglip(tokenizer, captions))
+        idx = torch.randint(0, len(scenes), (cfg.siglip_batch_size,), generator=generator).tolist()
+        captions = [world.write_caption(scenes[i], rng) for i in idx]
+        out = model(vision.normalize_pixels(images[idx]), tokenize_for_siglip(tokenizer, captions))
         return loss_fn(out["image_features"], out["text_features"], out["logit_scale"], out["logit_bias"])
 
     losses = _train_loop(model, cfg.siglip_steps, cfg.siglip_lr, cfg.warmup_steps, make_loss,

@@ -426,6 +426,10 @@ class Trainer:
         self.history = History()
         self.global_step = 0
         self.best: dict | None = None
+        self._last_tokens = 0
+
+    def _image_tokens(self) -> int:
+        return self.accelerator.unwrap_model(self.vlm).vision.num_patches
 
     # -- 평가
     def evaluate(self, data=None) -> dict:
@@ -479,12 +483,14 @@ class Trainer:
                     bar.close()
                     return
                 model.train()
+                step_start = time.perf_counter()
                 loss_value = self._optimizer_step(model, optimizer, stage, order, step, epoch, micro, rank)
                 scheduler.step()
                 self.global_step += 1
                 bar.update(1)
                 record = {"stage": stage.name, "epoch": epoch, "step": step + 1, "global_step": self.global_step,
-                          "loss": loss_value, "lr": [g["lr"] for g in optimizer.param_groups]}
+                          "loss": loss_value, "lr": [g["lr"] for g in optimizer.param_groups],
+                          "seconds": time.perf_counter() - step_start, "tokens": self._last_tokens}
                 self.history.steps.append(record)
                 self._write_metrics(record)
                 if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
@@ -520,6 +526,7 @@ class Trainer:
             acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], stage.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        self._last_tokens = sum(int(t.attention_mask.sum()) + t.input_ids.shape[0] * self._image_tokens() for t in texts)
         loss_total = acc.reduce(loss_total.reshape(1).to(acc.device), reduction="sum")
         return float(loss_total) / total_tokens
 
