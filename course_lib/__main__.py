@@ -88,6 +88,8 @@ def _exercises_run(args: argparse.Namespace) -> int:
 def _exercises_list() -> int:
     import nbformat
 
+    from . import REPO_ROOT
+    from .course_map import measured_minutes
     from .exercises import by_notebook, student
 
     groups = by_notebook()
@@ -98,7 +100,9 @@ def _exercises_list() -> int:
     for prefix in sorted(set(groups) | set(used)):
         name, ids = used.get(prefix, (f"{prefix}_…(노트북 없음)", []))
         exercises = groups.get(prefix, [])
-        print(f"{name}: 연습문제 {len(exercises)}개")
+        minutes = measured_minutes(REPO_ROOT / "notebooks" / name)
+        timing = f", CPU {minutes:.1f}분(커밋된 실행 시각에서 잰 값)" if minutes is not None else ""
+        print(f"{name}: 연습문제 {len(exercises)}개{timing}")
         for ex in exercises:
             mark = "" if ex.exercise_id in ids else "  ← 노트북에서 check하지 않음"
             print(f"  {ex.exercise_id} {ex.level} {ex.title}{mark}")
