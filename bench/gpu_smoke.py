@@ -1,4 +1,4 @@
-"""GPU 연기 시험(smoke test): 실제 구조를 무작위 가중치로(다운로드 없이) 만들고 2단계 몇 걸음을 돈다.
+"""GPU 스모크 테스트(smoke test): 실제 구조를 무작위 가중치로(다운로드 없이) 만들고 2단계 몇 걸음을 돈다.
 
     bash bench/gpu_smoke.sh [--preset full] [--steps 6]
 
@@ -106,7 +106,7 @@ def main() -> int:
     if args.tiny_cpu:
         return tiny_cpu_check(args)
     if not torch.cuda.is_available():
-        print("CUDA GPU가 없습니다: 이 연기 시험은 GPU 기계에서만 돕니다 (no CUDA device). "
+        print("CUDA GPU가 없습니다: 이 스모크 테스트은 GPU 기계에서만 돕니다 (no CUDA device). "
               "코드 경로만 보려면 --tiny-cpu")
         return 2
     import logging

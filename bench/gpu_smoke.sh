@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU 연기 시험: 실제 구조(무작위 가중치, 다운로드 없음) + NF4 + LoRA + 체크포인팅으로 2단계 몇 걸음.
+# GPU 스모크 테스트: 실제 구조(무작위 가중치, 다운로드 없음) + NF4 + LoRA + 체크포인팅으로 2단계 몇 걸음.
 #   bash bench/gpu_smoke.sh [--preset full|colab] [--steps 6] [--json out.json]
 # 필요: CUDA GPU, torch, transformers, peft, accelerate, bitsandbytes, open_clip_torch, timm, safetensors.
 set -euo pipefail

@@ -66,6 +66,12 @@ LESSONS: tuple[Lesson, ...] = (
         "1단계(프로젝터)·2단계(LoRA) 학습, 에폭마다 SigLIP 점수, 최고 모델 저장과 재개(resume)",
         "`full` 프리셋(Qwen3-8B NF4 + CLIP ViT-L/14): CUDA GPU 1장 이상",
     ),
+    Lesson(
+        "07_real_scale.ipynb",
+        "미니 월드에서 Qwen3-8B로",
+        "실제 프리셋(colab·full)의 구조와 필요 메모리 계산, LLaVA/COCO 데이터, Colab GPU, 여러 GPU(accelerate)",
+        "`colab`: T4/L4 GPU 1장, `full`: 메모리 계산은 `doctor --preset full`",
+    ),
 )
 
 

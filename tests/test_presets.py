@@ -137,3 +137,11 @@ def test_real_presets_need_a_gpu_to_load():
         pytest.skip("GPU가 있는 기계: 이 시험은 CPU 전용")
     with pytest.raises(RuntimeError, match="CUDA GPU"):
         real.load_real_parts(presets.REAL_MODELS["colab"])
+
+
+@pytest.mark.parametrize("name, kind", [("ddp", "MULTI_GPU"), ("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED")])
+def test_accelerate_config_files_load(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(presets.__file__).replace("course_lib/presets.py", f"configs/accelerate/{name}.yaml"))
+    assert config.distributed_type.name == kind and config.num_processes >= 2
