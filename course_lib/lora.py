@@ -94,6 +94,18 @@ def dora_weight_norm(
     return torch.linalg.norm(merged, dim=1)
 
 
+def _dora_norm(weight, lora_A, lora_B, scaling, detach_norm: bool) -> torch.Tensor:
+    """DoRA의 분모. 떼어 낼 때는 그래프를 아예 만들지 않는다(no_grad).
+
+    노름을 계산한 뒤 `.detach()`만 하면 값과 기울기는 같지만, 계산하는 동안 autograd가 [out, in] 크기의
+    합친 가중치를 저장해 둔다. peft도 노름을 구하기 전에 B A를 떼어 낸다.
+    """
+    if detach_norm:
+        with torch.no_grad():
+            return dora_weight_norm(weight, lora_A, lora_B, scaling)
+    return dora_weight_norm(weight, lora_A, lora_B, scaling)
+
+
 def dora_forward(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -112,9 +124,7 @@ def dora_forward(
     편향은 크기 조절을 받지 않는다(peft와 같음). 논문 4.3절처럼 노름은 기본적으로 계산 그래프에서
     떼어 내(detach) 상수로 취급한다. `detach_norm=False`는 비교용이다.
     """
-    weight_norm = dora_weight_norm(weight, lora_A, lora_B, scaling)
-    if detach_norm:
-        weight_norm = weight_norm.detach()
+    weight_norm = _dora_norm(weight, lora_A, lora_B, scaling, detach_norm)
     direction_output = F.linear(x, weight) + low_rank_output(x, lora_A, lora_B, scaling)
     output = (magnitude / weight_norm) * direction_output
     return output if bias is None else output + bias
@@ -194,8 +204,8 @@ class DoRALinear(LoRALinear):
                                 self.scaling, self.detach_norm)
         # 드롭아웃이 있으면 peft와 같이 계산한다: 원래 층 출력은 x로, DoRA 보정 항은 드롭아웃한 x로.
         x_dropped = self.dropout(x)
-        norm = dora_weight_norm(weight, self.lora_A, self.lora_B, self.scaling)
-        scale = self.magnitude / (norm.detach() if self.detach_norm else norm)
+        norm = _dora_norm(weight, self.lora_A, self.lora_B, self.scaling, self.detach_norm)
+        scale = self.magnitude / norm
         correction = (scale - 1) * F.linear(x_dropped, weight)
         return F.linear(x, weight, bias) + correction + scale * low_rank_output(
             x_dropped, self.lora_A, self.lora_B, self.scaling)

@@ -364,3 +364,19 @@ def test_rslora_scaling():
     peft = inject_adapter_in_model(LoraConfig(r=16, lora_alpha=32, use_rslora=True, target_modules=["proj"]),
                                    OneLinear(nn.Linear(8, 8)))
     assert LoRALinear.from_peft(peft.proj).scaling == peft.proj.scaling["default"] == 8.0
+
+
+def test_detached_dora_norm_saves_no_weight_sized_tensor():
+    """노름을 떼어 내면(기본값) 역전파용으로 [out, in] 크기의 텐서를 저장하지 않는다. 떼지 않으면 저장한다."""
+    from course_lib.memory import SavedActivations
+
+    torch.manual_seed(0)
+    base = nn.Linear(64, 48, bias=False)
+    x = torch.randn(5, 64)
+    weight_sized = {}
+    for detach in (True, False):
+        layer = DoRALinear(base, r=4, alpha=8, detach_norm=detach)
+        with SavedActivations() as saved:
+            layer(x)
+        weight_sized[detach] = [r for r in saved.records if r.bytes and r.shape == (48, 64)]
+    assert weight_sized[True] == [] and len(weight_sized[False]) >= 1
