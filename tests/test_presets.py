@@ -145,3 +145,11 @@ def test_accelerate_config_files_load(name, kind):
 
     config = load_config_from_file(str(presets.__file__).replace("course_lib/presets.py", f"configs/accelerate/{name}.yaml"))
     assert config.distributed_type.name == kind and config.num_processes >= 2
+
+
+def test_doctor_cli_takes_a_preset(capsys):
+    from course_lib.__main__ import main
+
+    assert main(["doctor", "--preset", "colab", "--gpu-gib", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "프리셋 colab" in out and "Qwen/Qwen3-1.7B" in out and "판정: 이 GPU에서 실행 가능" in out
