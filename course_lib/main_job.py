@@ -236,6 +236,10 @@ def run_real_data(args, config: train.TrainConfig, out_dir: Path) -> int:
     print(f"== 두 단계 학습 결과 ({config.preset}, {kind} 데이터 {len(records)}쌍: 학습 {len(train_data)}, "
           f"검증 {len(val_data)}) ==")
     print(f"옵티마이저 걸음 {trainer.global_step}, 걸린 시간 {summary['wall_time_s']}초")
+    unused = len(records) - len(train_data) - len(val_data)
+    if unused > 0:
+        print(f"참고: 데이터 {unused}쌍은 쓰지 않았습니다(n_train={config.n_train}). 모두 쓰려면 "
+              f"--set n_train={len(records) - len(val_data)}")
     if best:
         print(f"최고 SigLIP 점수 {best['siglip_score']:.4f} ({best['stage']} epoch {best['epoch']}), "
               f"검증 손실 {best['val_loss']:.4f}")
