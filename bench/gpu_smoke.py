@@ -80,12 +80,16 @@ def random_nf4_llm(config, dtype, device):
                                              quant_type="nf4", blocksize=64).to(device)
             setattr(parent, child_name, layer)
             del weight
+    if config.tie_word_embeddings:
+        model.lm_head.weight = None  # 묶인 lm_head는 채우지 않고 아래에서 임베딩을 가리키게 한다
     for module in model.modules():  # 남은 meta 파라미터(임베딩, norm, lm_head)를 계산 dtype으로 채운다
         for name, param in list(module.named_parameters(recurse=False)):
             if param.is_meta:
                 value = torch.empty(param.shape, dtype=dtype, device=device)
                 value.fill_(1.0) if "norm" in type(module).__name__.lower() else value.normal_(0.0, 0.02, generator=generator)
                 setattr(module, name, torch.nn.Parameter(value, requires_grad=False))
+    if config.tie_word_embeddings:  # Qwen3-0.6B/1.7B: lm_head는 임베딩 행렬을 같이 쓴다(따로 채우면 한 벌 더 생김)
+        model.lm_head.weight = model.model.embed_tokens.weight
     with torch.device(device):  # meta에서 만든 inv_freq 버퍼를 다시 계산한다
         model.model.rotary_emb = Qwen3RotaryEmbedding(config)
     model.is_loaded_in_4bit = True
@@ -126,12 +130,11 @@ def main() -> int:
     start = time.perf_counter()
     llm_config = spec.llm_config()
     llm = random_nf4_llm(llm_config, dtype, device)
-    clip = open_clip.create_model(spec.vision_model, pretrained=None, device=device, precision="bf16" if dtype ==
-                                  torch.bfloat16 else "fp16")
-    visual = clip.visual.eval().requires_grad_(False)
+    # models.real.load_real_parts와 같은 방식: 만든 뒤 시각 타워와 채점기를 통째로 계산 dtype으로 바꾼다
+    clip = open_clip.create_model(spec.vision_model, pretrained=None, device=device)
+    visual = clip.visual.to(dtype).eval().requires_grad_(False)
     del clip
-    scorer = open_clip.create_model(spec.scorer_model, pretrained=None, device=device,
-                                    precision="bf16" if dtype == torch.bfloat16 else "fp16")
+    scorer = open_clip.create_model(spec.scorer_model, pretrained=None, device=device).to(dtype)
     tokenizer = ByteTokenizer(llm_config.eos_token_id, llm_config.bos_token_id)
     parts = real.RealParts(tokenizer, visual, llm, scorer, spec.feature_layer)
     build_seconds = time.perf_counter() - start
@@ -142,12 +145,16 @@ def main() -> int:
     image_size = spec.vision_config()["vision_cfg"]["image_size"]
     per_step = stage2.batch_size * stage2.grad_accum
     data = RandomCaptionData(per_step * (args.steps + 1), image_size, caption_bytes)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
     trainer = train.Trainer(config, parts, progress=False, train_data=data, val_data=data, log=lambda _: None,
                             max_steps=1)
     trainer.run()  # 예열 한 걸음(커널 선택, 할당기)
+    # accelerate가 붙잡고 있는 예열 옵티마이저(AdamW 상태)를 놓아야 잰 최대값에 두 벌이 겹치지 않는다
+    trainer.accelerator._optimizers.clear()
+    __import__("gc").collect()
     torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    weights_bytes = torch.cuda.memory_allocated()
     t0 = time.perf_counter()
     _continue(trainer, args.steps)
     torch.cuda.synchronize()
@@ -163,6 +170,8 @@ def main() -> int:
         "micro_batch": stage2.batch_size, "grad_accum": stage2.grad_accum, "seq_len": est.assumptions["seq_len"],
         "build_s": round(build_seconds, 1), "steps_timed": args.steps, "steps_per_s": round(args.steps / seconds, 3),
         "peak_allocated_gib": round(peak / 2**30, 2), "peak_reserved_gib": round(reserved / 2**30, 2),
+        "allocated_before_steps_gib": round(weights_bytes / 2**30, 2),
+        "estimate_pieces_gib": {k: round(v / 2**30, 3) for k, v in est.pieces.items()},
         "estimate_gib_without_context": round(estimate_no_context / 2**30, 2),
         "estimate_gib_total": round(est.total / 2**30, 2),
         "peak_over_estimate": round(peak / estimate_no_context, 3),

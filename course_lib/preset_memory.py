@@ -6,6 +6,7 @@
 - 프로젝터, LoRA: fp32 가중치 4바이트 + 기울기 4바이트 + `lora.adamw_state_bytes`(8바이트).
   LoRA 수는 `lora.count_lora_parameters`.
 - 활성값: `memory.qwen3_activation_bytes`(체크포인팅이면 층마다 입력 하나 + 다시 계산하는 층 하나),
+  LoRA 층이 더 저장하는 드롭아웃 출력·마스크와 lora_B 입력(`lora_activation_bytes`),
   손실 부분만 이 학습기의 방식으로 바꾼다: 전체 위치의 로짓(계산 dtype) + 캡션 부분 fp32 사본과 log-softmax.
 - 역양자화 임시 버퍼: 4비트 Linear는 곱하기 직전에 가중치 하나를 계산 dtype으로 푼다(가장 큰 것 하나).
 - CUDA 문맥(context): 계산이 아니라 **가정**(0.5 GiB). 드라이버·cuBLAS 작업 공간이 쓰는 몫이다.
@@ -63,9 +64,26 @@ def _dtype_bytes(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
+def lora_activation_bytes(llm_config, rows: int, r: int, target_modules, dropout: float, compute_bytes: int,
+                          layers_alive: int) -> int:
+    """peft LoRA 층이 역전파용으로 더 저장하는 바이트(autocast 아래, peft `lora/bnb.py`를 읽고 센 것).
+
+    대상 모듈마다: 드롭아웃이 있으면 드롭아웃 출력(계산 dtype)과 마스크(bool 1바이트) — 둘 다 rows × d_in —,
+    그리고 lora_B의 입력(rows × r). 드롭아웃이 0이면 peft는 항등 함수를 쓰므로 lora_A의 입력은 층 입력 그 자체다
+    (이미 `LLM 활성값`에 들어 있다). 체크포인팅이면 다시 계산하는 층 하나만 살아 있다(layers_alive=1).
+    """
+    shapes = lora_math.decoder_linear_shapes(llm_config)
+    per_layer = 0
+    for name in target_modules:
+        d_in = shapes[name][0]
+        per_layer += (compute_bytes + 1) * rows * d_in if dropout > 0 else 0
+        per_layer += compute_bytes * rows * r
+    return layers_alive * per_layer
+
+
 def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens: int, compute_bytes: int,
                        scheme: str | None, lora_r: int, target_modules, use_dora: bool,
-                       gradient_checkpointing: bool, vision_width: int) -> dict[str, int]:
+                       gradient_checkpointing: bool, vision_width: int, lora_dropout: float = 0.0) -> dict[str, int]:
     """LLM 쪽(가중치, 프로젝터, LoRA, 활성값, 로짓)의 조각. 시각 쪽은 `estimate_parts`가 더한다."""
     from course_lib.models.real import projector_parameter_count
 
@@ -83,6 +101,9 @@ def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens
         "프로젝터(가중치+기울기+AdamW)": 8 * n_projector + lora_math.adamw_state_bytes(n_projector),
         "LoRA(가중치+기울기+AdamW)": 8 * n_lora + lora_math.adamw_state_bytes(n_lora),
         "LLM 활성값": acts["total"] - acts["loss"] + acts["recompute_peak"],
+        "LoRA 활성값": lora_activation_bytes(
+            llm_config, batch * seq_len, lora_r, target_modules, lora_dropout, compute_bytes,
+            1 if gradient_checkpointing else llm_config.num_hidden_layers),
         "로짓과 손실": logits,
     }
     if scheme:
@@ -112,7 +133,8 @@ def estimate_real(name: str, micro_batch: int | None = None, dtype: torch.dtype 
         spec.llm_config(), batch=batch, image_tokens=image_tokens, text_tokens=text_tokens,
         compute_bytes=compute_bytes, scheme=spec.quantization, lora_r=config.lora.r,
         target_modules=config.lora.target_modules, use_dora=config.lora.use_dora,
-        gradient_checkpointing=config.gradient_checkpointing, vision_width=vision["vision_cfg"]["width"]))
+        gradient_checkpointing=config.gradient_checkpointing, vision_width=vision["vision_cfg"]["width"],
+        lora_dropout=config.lora.dropout))
     pieces["CUDA 문맥(가정)"] = CUDA_CONTEXT_BYTES
     return MemoryEstimate(name, "cuda", pieces, {
         "micro_batch": batch, "image_tokens": image_tokens, "text_tokens": text_tokens,
@@ -163,7 +185,7 @@ def estimate_mini(data_dir=None) -> MemoryEstimate:
         llm_config, batch=stage.batch_size, image_tokens=vit_patch_tokens(siglip), text_tokens=text_tokens,
         compute_bytes=4, scheme=None, lora_r=config.lora.r, target_modules=config.lora.target_modules,
         use_dora=config.lora.use_dora, gradient_checkpointing=config.gradient_checkpointing,
-        vision_width=siglip["vision_cfg"]["width"]))
+        vision_width=siglip["vision_cfg"]["width"], lora_dropout=config.lora.dropout))
     return MemoryEstimate("mini", "cpu", pieces, {"micro_batch": stage.batch_size, "compute_dtype": "float32"})
 
 

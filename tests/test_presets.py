@@ -100,6 +100,9 @@ def test_memory_pieces_are_the_library_arithmetic(name):
     seq = est.assumptions["seq_len"]
     acts = memory.qwen3_activation_bytes(cfg, stage.batch_size, seq, 2, gradient_checkpointing=True)
     assert p["LLM 활성값"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
+    rows = stage.batch_size * seq
+    shapes = lora.decoder_linear_shapes(cfg)  # 드롭아웃 출력(2바이트) + 마스크(1바이트) + lora_B 입력, 다시 계산하는 층 하나
+    assert p["LoRA 활성값"] == sum(3 * rows * shapes[m][0] + 2 * rows * config.lora.r for m in config.lora.target_modules)
     assert est.assumptions["image_tokens"] == real.vit_patch_tokens(vision)
     assert est.total == sum(p.values())
     if name == "full":  # DESIGN §6: NF4+DQ ≈ 6.07 GB (임베딩·lm_head는 16비트)
