@@ -2,6 +2,10 @@
 
 프리셋으로 1단계 → 2단계를 돌리고, 가장 높은 SigLIP 점수의 체크포인트로 test 분할을 평가해
 `DIR/`에 체크포인트, `metrics.jsonl`, `summary.json`, 그림(PNG)을 남기고 한국어 보고를 출력한다.
+
+`--data PATH`(LLaVA 사전학습 JSON 또는 COCO captions)를 주면 실제 캡션 데이터로 학습한다(`run_real_data`).
+`colab`/`full` 프리셋은 이때 허브에서 Qwen3·CLIP·SigLIP을 받는다(GPU 필요). 여러 GPU는
+`accelerate launch --config_file configs/accelerate/ddp.yaml -m course_lib train ...`.
 """
 from __future__ import annotations
 
