@@ -214,7 +214,10 @@ def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> t
     from . import presets
     from .preset_memory import GiB, REFERENCE_GPUS, estimate, verdict
 
-    est = estimate(name, data_dir=data_dir) if name == "mini" else estimate(name)
+    try:
+        est = estimate(name, data_dir=data_dir) if name == "mini" else estimate(name)
+    except Exception as err:  # mini는 data/의 설정 파일이 있어야 센다
+        return f"프리셋 {name}: 메모리를 계산하지 못했습니다 — {err}", False
     a = est.assumptions
     lines = [f"프리셋 {name}: 필요한 메모리(계산, course_lib.preset_memory)"]
     if name in presets.REAL_MODELS:
