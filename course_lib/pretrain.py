@@ -38,7 +38,7 @@ ASSET_FILES = (TOKENIZER_FILE, SIGLIP_CONFIG_FILE, SIGLIP_WEIGHTS_FILE, LLM_CONF
 class PretrainConfig:
     seed: int = 0
     n_train_scenes: int = 20000
-    siglip_steps: int = 600
+    siglip_steps: int = 500
     siglip_batch_size: int = 256
     siglip_lr: float = 1e-3
     llm_steps: int = 400
