@@ -161,6 +161,6 @@ def plot_caption_grid(images, captions, correct=None, ncols: int = 4, width: flo
         if hasattr(image, "permute"):
             image = image.permute(1, 2, 0).numpy()
         ax.imshow(image, interpolation="nearest")
-        color = None if correct is None else ("green" if correct[i] else "red")
+        color = "black" if correct is None else ("green" if correct[i] else "red")
         ax.set_title("\n".join(textwrap.wrap(captions[i], 16)), fontsize=8, color=color)
     return fig
