@@ -95,6 +95,7 @@ def prose(markdown: str) -> str:
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # 링크는 글자만
     text = re.sub(r"https?://\S+", " ", text)
     text = re.sub(r"[ \t]*(?<!\n)\n(?!\n)[ \t]*", " ", text)  # 문단 안의 줄바꿈은 띄어쓰기(용어가 두 줄에 걸쳐도 읽도록)
+    text = re.sub("[\"“”‘’]", "", text)  # 따옴표: "얼어 있다"(frozen)도 풀이로 읽도록
     return text.replace("**", "").replace("__", "")
 
 
@@ -147,7 +148,7 @@ def _glossed_by(gloss: Gloss, entry: Entry) -> tuple[bool, bool]:
         for english in entry.english:
             if item.lower() == english.lower():  # 정확히 그 용어: 괄호 바로 앞이 한국어 용어
                 return True, any(gloss.before.rstrip().endswith(korean) for korean in entry.korean)
-            if _term_re(english).search(item):  # 더 긴 표현 안(예: full fine-tuning): 앞의 몇 낱말 안에 한국어 용어
+            if _term_like(item) and _term_re(english).search(item):  # 더 긴 용어 안(예: full fine-tuning): 앞 몇 낱말에 한국어
                 words = max(len(item.split()), max(len(k.split()) for k in entry.korean))
                 phrase = _korean_phrase(gloss.before, words)
                 return True, any(korean in phrase for korean in entry.korean)

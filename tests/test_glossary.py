@@ -56,6 +56,7 @@ SAMPLE = [
         "전체 미세조정(full fine-tuning)보다 작습니다. fine-tuning",
         "인코더는 얼리고(freeze) 학습합니다.",
         "긴 문단이 줄을 바꾸면 저랭크\n적응(LoRA)도 한 용어입니다.",
+        '인코더는 "얼리고"(freeze) 학습합니다.',
         "코드의 `lora_forward`와 `gradient`는 본문이 아닙니다.",
     ],
 )
@@ -72,6 +73,7 @@ def test_checker_accepts_proper_first_use(text):
         ("그레이디언트(gradient)와 그레이디언트 체크포인팅(gradient checkpointing)", "gradient", "번역이 용어집과 다릅니다"),
         ("미세 조정(fine-tuning)", "fine-tuning", "번역이 용어집과 다릅니다"),
         ("gradient checkpointing을 켭니다.", "gradient checkpointing", "풀이가 없습니다"),
+        ("손실을 비교합니다(fine-tuning 방식; 이유는 노트북 04)", "fine-tuning", "풀이가 없습니다"),
     ],
 )
 def test_checker_rejects_unglossed_or_inconsistent_first_use(text, term, reason):
