@@ -49,8 +49,19 @@ def register_siglip_config(config: dict, directory: Path | None = None) -> str:
 
 
 def build_siglip(config: dict) -> nn.Module:
+    """설정대로 빈 모델을 만든다. 가중치는 부르는 쪽(`models.pretrained.load_siglip`)이 곧바로 채운다.
+
+    open_clip은 `pretrained=None`일 때 "무작위로 초기화했다"는 경고를 남기는데, 이 강의에서는 늘 뒤이어
+    가중치를 불러오므로 학습자를 헷갈리게 할 뿐이라 그 경고만 끈다.
+    """
+    import logging
+
     name = register_siglip_config(config)
-    return open_clip.create_model(name, pretrained=None, output_dict=True)
+    logging.disable(logging.WARNING)
+    try:
+        return open_clip.create_model(name, pretrained=None, output_dict=True)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def normalize_pixels(pixel_values: torch.Tensor) -> torch.Tensor:
