@@ -101,4 +101,4 @@ def test_cli_report(capsys):
     out = capsys.readouterr().out
     assert f"용어 {len(ENTRIES)}개" in out
     problems = glossary.report()
-    assert code == (1 if any(any(v) for v in problems.values()) else 0)
+    assert code == (1 if any(any(found) for per_notebook in problems.values() for found in per_notebook.values()) else 0)
