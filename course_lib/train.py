@@ -473,7 +473,7 @@ class Trainer:
         if micro * world_size != stage.batch_size:
             raise _fail("batch_size", f"배치 {stage.batch_size}가 프로세스 수 {world_size}로 나누어떨어지지 않습니다",
                         "batch size must be divisible by the number of processes")
-        bar = tqdm(total=total, initial=start_epoch * per_epoch + start_step, desc=f"{stage.name}",
+        bar = tqdm(total=total, initial=start_epoch * per_epoch + start_step, desc=f"{stage.name}", mininterval=1.0,
                    disable=not self.progress or not acc.is_main_process)
         for epoch in range(start_epoch, stage.epochs):
             order = epoch_order(len(self.train_data), cfg.seed, stage_index, epoch)
