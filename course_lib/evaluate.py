@@ -16,6 +16,7 @@ SigLIP 점수(SigLIP score) — 표준 지표가 아니라 이 강의가 정의�
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -105,6 +106,49 @@ def text_perplexity(llm, tokenizer, captions: Sequence[str], batch_size: int = 2
         total_tokens += int((labels != -100).sum())
     llm.train(was_training)
     return math.exp(total_nll / total_tokens)
+
+
+@torch.no_grad()
+def generate_after_context(llm, tokenizer, contexts: Sequence[str | None], max_new_tokens: int = 40,
+                           batch_size: int = 250) -> list[str]:
+    """LLM 혼자 "[문맥] 그림 설명:" 뒤를 탐욕적으로 이어 쓴다. 문맥이 None이면 지시문만 준다.
+
+    길이가 다른 줄은 왼쪽을 채운다(left padding): 이어 쓸 자리가 모든 줄에서 맨 끝이 되게.
+    """
+    from course_lib.text import PROMPT
+
+    prompt_ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
+    was_training = llm.training
+    llm.eval()
+    device = next(llm.parameters()).device
+    outputs: list[str] = []
+    for start in range(0, len(contexts), batch_size):
+        rows = [(tokenizer(c, add_special_tokens=False).input_ids if c else []) + prompt_ids
+                for c in contexts[start:start + batch_size]]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, width - len(row):] = torch.tensor(row)
+            attention_mask[i, width - len(row):] = 1
+        out = llm.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                           max_new_tokens=max_new_tokens, do_sample=False,
+                           eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        outputs += [c.strip() for c in tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
+    llm.train(was_training)
+    return outputs
+
+
+def context_reading_accuracy(llm, tokenizer, scenes: Sequence[world.Scene], seed: int = 0,
+                             with_context: bool = True) -> dict[str, float]:
+    """LLM이 글로 된 문맥을 읽고 같은 장면을 다시 쓰는지: 문맥 = 장면의 캡션 하나(seed로 고른 템플릿).
+
+    with_context=False면 지시문만 주어 같은 채점을 한다(문맥 없이 맞힐 수 있는 정도 = 기준선).
+    그림은 어디에도 없다. 이 능력이 1단계에서 얼어 있는 LLM이 그림 토큰을 읽게 해 준다.
+    """
+    rng = random.Random(seed)
+    contexts = [world.write_caption(s, rng) if with_context else None for s in scenes]
+    return attribute_accuracy(scenes, generate_after_context(llm, tokenizer, contexts))
 
 
 @dataclass

@@ -5,7 +5,11 @@
 
 - 토크나이저: train 분할 캡션으로 학습한 바이트 수준 BPE.
 - SigLIP: 그림과 캡션 짝으로 `open_clip.loss.SigLipLoss`를 줄인다(대조 학습, contrastive learning).
-- LLM: 지시문 + 캡션 글자만으로 다음 토큰 예측을 학습한다. 그림은 한 번도 보지 않는다.
+- LLM: 캡션 글자만으로 다음 토큰 예측을 학습한다. 그림은 한 번도 보지 않는다. 절반의 예는
+  "지시문 + 캡션", 나머지 절반은 "같은 장면의 다른 캡션(문맥) + 지시문 + 캡션"이다. 뒤쪽 형식이
+  LLM에게 앞 문맥을 읽어 옮겨 쓰는 힘을 준다. 실제 LLM이 수조 토큰의 글에서 저절로 배우는 힘이다.
+  캡션만 읽힌 첫 판의 LLM으로는 1단계(LLM을 얼리고 프로젝터만 학습)가 거의 아무것도 가르치지 못했다
+  (이슈 기록). 문맥 읽기 정확도는 매니페스트에 남고 노트북 00이 다시 잰다.
 """
 from __future__ import annotations
 
@@ -41,9 +45,10 @@ class PretrainConfig:
     siglip_steps: int = 500
     siglip_batch_size: int = 256
     siglip_lr: float = 1e-3
-    llm_steps: int = 400
+    llm_steps: int = 800
     llm_batch_size: int = 64
     llm_lr: float = 2e-3
+    llm_context_fraction: float = 0.5
     warmup_steps: int = 50
     n_eval_scenes: int = 500
 
@@ -52,6 +57,9 @@ class PretrainConfig:
                      "n_eval_scenes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: 0보다 커야 합니다({name} must be > 0), 받은 값 {getattr(self, name)}")
+        if not 0.0 <= self.llm_context_fraction <= 1.0:
+            raise ValueError("llm_context_fraction: 0과 1 사이여야 합니다(must be in [0, 1]), "
+                             f"받은 값 {self.llm_context_fraction}")
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -103,13 +111,19 @@ def train_siglip(tokenizer, scenes, images, cfg: PretrainConfig, progress: bool 
 def train_llm(tokenizer, scenes, cfg: PretrainConfig, progress: bool = True):
     from course_lib.models.vlm import encode_captions
 
-    model = llm_lib.build_llm(llm_lib.mini_qwen3_config(len(tokenizer), tokenizer.pad_token_id,
-                                                        tokenizer.eos_token_id))
+    # 초기값은 SigLIP 학습과 따로 시드를 둔다: LLM만 다시 만들어도 같은 가중치가 나오게.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 1)
+        model = llm_lib.build_llm(llm_lib.mini_qwen3_config(len(tokenizer), tokenizer.pad_token_id,
+                                                            tokenizer.eos_token_id))
     rng = random.Random(cfg.seed + 1)
 
     def make_loss():
-        captions = [world.write_caption(scenes[rng.randrange(len(scenes))], rng) for _ in range(cfg.llm_batch_size)]
-        batch = encode_captions(tokenizer, captions)
+        picked = [scenes[rng.randrange(len(scenes))] for _ in range(cfg.llm_batch_size)]
+        contexts = [world.write_caption(s, rng) if rng.random() < cfg.llm_context_fraction else None
+                    for s in picked]
+        captions = [world.write_caption(s, rng) for s in picked]
+        batch = encode_captions(tokenizer, captions, contexts=contexts)
         return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
 
     losses = _train_loop(model, cfg.llm_steps, cfg.llm_lr, cfg.warmup_steps, make_loss, "LLM 사전학습", progress)
@@ -134,7 +148,7 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
     """
     from safetensors.torch import save_file
 
-    from course_lib.evaluate import retrieval_accuracy, text_perplexity
+    from course_lib.evaluate import context_reading_accuracy, retrieval_accuracy, text_perplexity
 
     out_dir = Path(out_dir or data_dir())
     start = time.time()
@@ -149,6 +163,9 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
     eval_captions = [world.write_caption(s, random.Random(i)) for i, s in enumerate(eval_scenes)]
     retrieval = retrieval_accuracy(siglip, tokenizer, world.render_batch(eval_scenes), eval_captions)
     perplexity = text_perplexity(llm, tokenizer, eval_captions)
+    reading = {"with_context": context_reading_accuracy(llm, tokenizer, eval_scenes, seed=cfg.seed)["exact"],
+               "without_context": context_reading_accuracy(llm, tokenizer, eval_scenes, seed=cfg.seed,
+                                                           with_context=False)["exact"]}
 
     staging = Path(tempfile.mkdtemp(prefix="pretrain_", dir=out_dir.parent if out_dir.parent.exists() else None))
     try:
@@ -176,6 +193,7 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
             "siglip_test_retrieval_top1": {k: round(v, 4) for k, v in retrieval.items()},
             "llm_final_loss": round(sum(llm_losses[-20:]) / len(llm_losses[-20:]), 4),
             "llm_test_perplexity": round(perplexity, 4),
+            "llm_context_reading_exact": {k: round(v, 4) for k, v in reading.items()},
             "n_eval_scenes": cfg.n_eval_scenes,
         },
     }
@@ -211,4 +229,6 @@ def run(args) -> int:
     print(f"저장 완료: {args.out or data_dir()}  ({manifest['wall_time_s']}초)")
     print(f"SigLIP 테스트 검색 top-1: 그림→캡션 {m['siglip_test_retrieval_top1']['image_to_text']:.3f}")
     print(f"LLM 테스트 캡션 퍼플렉서티: {m['llm_test_perplexity']:.3f}")
+    reading = m["llm_context_reading_exact"]
+    print(f"LLM 문맥 읽기 완전 일치: 문맥 있음 {reading['with_context']:.3f}, 문맥 없음 {reading['without_context']:.3f}")
     return 0

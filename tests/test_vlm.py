@@ -36,6 +36,25 @@ def test_labels_mask_prompt_and_padding(tokenizer, batch):
         assert tokenizer.decode(kept[:-1]) == caption
 
 
+def test_context_rows_label_only_the_caption(tokenizer):
+    """LLM 사전학습 형식: [문맥][지시문][캡션][끝]. 문맥과 지시문에는 라벨이 없어야 한다."""
+    scenes = world.make_scenes("val", 3)
+    captions = [world.write_caption(s) for s in scenes]
+    contexts = ["도형이 한 개 있다. 왼쪽 위에 작은 빨간 원이 있다.", None, captions[2]]
+    text = encode_captions(tokenizer, captions, contexts=contexts)
+    prompt = tokenizer("그림 설명:", add_special_tokens=False).input_ids
+    for row, ids, context, caption in zip(text.labels, text.input_ids, contexts, captions):
+        kept = row[row != IGNORE_INDEX].tolist()
+        assert tokenizer.decode(kept[:-1]) == caption and kept[-1] == tokenizer.eos_token_id
+        head = (tokenizer(context, add_special_tokens=False).input_ids if context else []) + prompt
+        assert ids[:len(head)].tolist() == head
+        assert (row[:len(head)] == IGNORE_INDEX).all()
+    plain = encode_captions(tokenizer, captions[1:2])
+    assert torch.equal(plain.input_ids[0], text.input_ids[1, :plain.input_ids.shape[1]])
+    with pytest.raises(ValueError, match="contexts"):
+        encode_captions(tokenizer, captions, contexts=[None])
+
+
 def test_loss_ignores_image_and_prompt_positions(parts, fresh_llm, batch):
     """손실을 캡션 토큰만으로 손수 계산한 값과 같아야 한다. 그림이나 지시문 자리가 섞이면 달라진다."""
     vlm = build_vlm(parts.siglip, fresh_llm).eval()

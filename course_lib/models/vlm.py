@@ -24,22 +24,35 @@ class TextBatch:
     labels: torch.Tensor
 
 
-def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int | None = None) -> TextBatch:
-    """캡션 목록을 지시문이 붙은 학습용 텐서로 바꾼다. captions가 None이면 지시문만(생성용)."""
+def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int | None = None,
+                    contexts: Sequence[str | None] | None = None) -> TextBatch:
+    """캡션 목록을 지시문이 붙은 학습용 텐서로 바꾼다. captions가 None이면 지시문만(생성용).
+
+    contexts를 주면 i번째 줄은 [문맥 글][지시문][캡션][끝]이 된다(문맥이 None인 줄은 문맥 없이).
+    LLM 사전학습이 쓰는 형식으로, 그림 토큰이 앉을 자리에 같은 장면을 다르게 쓴 캡션이 앉는다.
+    라벨은 언제나 캡션과 끝 토큰에만 붙는다.
+    """
     prompt_ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
     if captions is None:
         ids = torch.tensor([prompt_ids] * batch_size)
         return TextBatch(ids, torch.ones_like(ids), torch.full_like(ids, IGNORE_INDEX))
-    rows = [prompt_ids + tokenizer(c, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
-            for c in captions]
+    if contexts is None:
+        contexts = [None] * len(captions)
+    if len(contexts) != len(captions):
+        raise ValueError(f"contexts({len(contexts)}개)와 captions({len(captions)}개)의 길이가 다릅니다")
+    rows, starts = [], []
+    for context, caption in zip(contexts, captions):
+        head = (tokenizer(context, add_special_tokens=False).input_ids if context else []) + prompt_ids
+        rows.append(head + tokenizer(caption, add_special_tokens=False).input_ids + [tokenizer.eos_token_id])
+        starts.append(len(head))
     width = max(len(r) for r in rows)
     input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX)
-    for i, row in enumerate(rows):
+    for i, (row, start) in enumerate(zip(rows, starts)):
         input_ids[i, :len(row)] = torch.tensor(row)
         attention_mask[i, :len(row)] = 1
-        labels[i, len(prompt_ids):len(row)] = torch.tensor(row[len(prompt_ids):])
+        labels[i, start:len(row)] = torch.tensor(row[start:])
     return TextBatch(input_ids, attention_mask, labels)
 
 
