@@ -195,4 +195,5 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
         torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4)
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["format"] == "llava" and summary["n_train"] == 64
-    assert summary["global_steps"] == 64 // 8 + 2 * (64 // 16)
+    expected_steps = sum(s.epochs * (config.n_train // (s.batch_size * s.grad_accum)) for s in config.stages)
+    assert summary["global_steps"] == expected_steps == single.global_step
