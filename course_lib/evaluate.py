@@ -115,16 +115,14 @@ def generate_after_context(llm, tokenizer, contexts: Sequence[str | None], max_n
 
     길이가 다른 줄은 왼쪽을 채운다(left padding): 이어 쓸 자리가 모든 줄에서 맨 끝이 되게.
     """
-    from course_lib.text import PROMPT
+    from course_lib.models.vlm import context_prompt_ids
 
-    prompt_ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
     was_training = llm.training
     llm.eval()
     device = next(llm.parameters()).device
     outputs: list[str] = []
     for start in range(0, len(contexts), batch_size):
-        rows = [(tokenizer(c, add_special_tokens=False).input_ids if c else []) + prompt_ids
-                for c in contexts[start:start + batch_size]]
+        rows = [context_prompt_ids(tokenizer, c) for c in contexts[start:start + batch_size]]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -24,6 +24,12 @@ class TextBatch:
     labels: torch.Tensor
 
 
+def context_prompt_ids(tokenizer, context: str | None = None) -> list[int]:
+    """[문맥 글][지시문]의 토큰 번호. 문맥이 없으면 지시문만. 학습(encode_captions)과 생성이 함께 쓴다."""
+    head = tokenizer(context, add_special_tokens=False).input_ids if context else []
+    return head + tokenizer(PROMPT, add_special_tokens=False).input_ids
+
+
 def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int | None = None,
                     contexts: Sequence[str | None] | None = None) -> TextBatch:
     """캡션 목록을 지시문이 붙은 학습용 텐서로 바꾼다. captions가 None이면 지시문만(생성용).
@@ -32,9 +38,8 @@ def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int |
     LLM 사전학습이 쓰는 형식으로, 그림 토큰이 앉을 자리에 같은 장면을 다르게 쓴 캡션이 앉는다.
     라벨은 언제나 캡션과 끝 토큰에만 붙는다.
     """
-    prompt_ids = tokenizer(PROMPT, add_special_tokens=False).input_ids
     if captions is None:
-        ids = torch.tensor([prompt_ids] * batch_size)
+        ids = torch.tensor([context_prompt_ids(tokenizer)] * batch_size)
         return TextBatch(ids, torch.ones_like(ids), torch.full_like(ids, IGNORE_INDEX))
     if contexts is None:
         contexts = [None] * len(captions)
@@ -42,7 +47,7 @@ def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int |
         raise ValueError(f"contexts({len(contexts)}개)와 captions({len(captions)}개)의 길이가 다릅니다")
     rows, starts = [], []
     for context, caption in zip(contexts, captions):
-        head = (tokenizer(context, add_special_tokens=False).input_ids if context else []) + prompt_ids
+        head = context_prompt_ids(tokenizer, context)
         rows.append(head + tokenizer(caption, add_special_tokens=False).input_ids + [tokenizer.eos_token_id])
         starts.append(len(head))
     width = max(len(r) for r in rows)
