@@ -25,11 +25,11 @@ def mini() -> TrainConfig:
     return TrainConfig(
         preset="mini",
         stages=(
-            StageConfig("stage1", epochs=2, lr_projector=2e-3, lr_lora=0.0, batch_size=32, warmup_steps=10),
-            StageConfig("stage2", epochs=2, lr_projector=2e-3, lr_lora=4e-3, batch_size=32, warmup_steps=10),
+            StageConfig("stage1", epochs=1, lr_projector=2e-3, lr_lora=0.0, batch_size=32, warmup_steps=10),
+            StageConfig("stage2", epochs=3, lr_projector=2e-3, lr_lora=4e-3, batch_size=32, warmup_steps=10),
         ),
         lora=LoraSettings(r=16, alpha=32, dropout=0.0),
-        n_train=6400, n_val=300, n_test=500, checkpoint_every=50,
+        n_train=6400, n_val=300, n_test=500, checkpoint_every=100,
     )
 
 
