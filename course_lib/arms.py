@@ -48,9 +48,10 @@ class Arm:
             raise ValueError(f"n_train: 배치 {self.batch_size}의 배수여야 합니다(한 epoch이 딱 떨어지게). "
                              f"받은 값 {self.n_train} (n_train: must be a multiple of batch_size)")
         per_epoch = self.n_train // self.batch_size
-        if self.steps % per_epoch or self.warm_steps % per_epoch:
-            raise ValueError(f"steps: 걸음 {self.steps}과 예열 {self.warm_steps}걸음이 "
-                             f"한 epoch({per_epoch}걸음)의 배수여야 합니다 (steps: must be whole epochs)")
+        for key in ("steps", "warm_steps"):
+            if getattr(self, key) % per_epoch:
+                raise ValueError(f"{key}: 한 epoch({per_epoch}걸음)의 배수여야 합니다. 받은 값 {getattr(self, key)} "
+                                 f"({key}: must be whole epochs)")
         if not 0 < self.warm_steps < self.steps:
             raise ValueError(f"warm_steps: 0보다 크고 걸음 {self.steps}보다 작아야 합니다. 받은 값 {self.warm_steps} "
                              f"(warm_steps: must be in (0, steps))")

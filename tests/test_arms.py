@@ -26,7 +26,7 @@ def test_two_arms_have_the_same_budget_and_differ_only_in_when_lora_starts(value
     ({"arm": "셋"}, "arm"),
     ({"n_train": 250}, "n_train"),        # 배치 16의 배수가 아님
     ({"steps": 50}, "steps"),             # epoch(15걸음)의 배수가 아님
-    ({"warm_steps": 10}, "steps"),        # 예열이 epoch의 배수가 아님
+    ({"warm_steps": 10}, "warm_steps"),   # 예열이 epoch의 배수가 아님
     ({"warm_steps": 60}, "warm_steps"),   # 예열이 전체 걸음만큼
 ])
 def test_bad_arm_is_refused_naming_the_field(kwargs, field):
