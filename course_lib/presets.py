@@ -29,7 +29,7 @@ def mini() -> TrainConfig:
             StageConfig("stage2", epochs=3, lr_projector=2e-3, lr_lora=4e-3, batch_size=32, warmup_steps=10),
         ),
         lora=LoraSettings(r=16, alpha=32, dropout=0.0),
-        n_train=6400, n_val=300, n_test=500, checkpoint_every=100,
+        n_train=6400, n_val=300, n_test=500, checkpoint_every=100, cache_vision_features=True,
     )
 
 

@@ -50,13 +50,17 @@ def test_lora_update_norm_total_is_zero_at_init_and_sums_modules():
 
     llm = train.add_lora(pretrained.load_llm(), train.LoraSettings(r=4, alpha=8, dropout=0.0))
     assert arms.lora_update_norm_total(llm) == 0.0  # peft: B = 0에서 시작
-    modules = [m for m in llm.modules() if hasattr(m, "lora_A") and "default" in m.lora_A]
+    modules = arms.lora_modules(llm)
     assert len(modules) == 7 * llm.config.num_hidden_layers
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        modules[0].lora_B["default"].weight.fill_(0.01)
-    a, b = modules[0].lora_A["default"].weight.detach(), modules[0].lora_B["default"].weight.detach()
-    expected = float((2.0 * b @ a).norm())  # α/r = 8/4
+        for module in modules[:3]:  # 랭크가 꽉 찬 무작위 B: r × r 대각합 공식이 ΔW를 직접 만든 값과 같아야 한다
+            weight = module.lora_B["default"].weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.01)
+    expected = sum(float((2.0 * m.lora_B["default"].weight @ m.lora_A["default"].weight).norm())  # α/r = 8/4
+                   for m in modules[:3])
     assert arms.lora_update_norm_total(llm) == pytest.approx(expected, rel=1e-6)
+    assert arms.lora_update_norm_total(llm, modules[:1]) < expected
 
 
 def test_grid_results_do_not_depend_on_the_process_that_ran_them():

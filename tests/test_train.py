@@ -23,6 +23,7 @@ TINY = train.TrainConfig(
     ),
     lora=train.LoraSettings(r=4, alpha=8, dropout=0.1, target_modules=("q_proj", "v_proj", "down_proj")),
     n_train=64, n_val=16, n_test=16, checkpoint_every=3, mixed_precision="no", preset="tiny",
+    cache_vision_features=True,  # mini 프리셋과 같은 경로(이어 하기·두 프로세스 시험도 캐시를 거친다)
 )
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,6 +94,35 @@ def test_stage2_trains_lora():
     trained = {n.replace("base_model.model.", "").replace(".base_layer", ""): p
                for n, p in trainer.vlm.llm.named_parameters() if "lora_" not in n}
     assert all(torch.equal(p, trained[n]) for n, p in base.named_parameters()), "원래 LLM 가중치가 바뀌었다"
+
+
+def test_cached_vision_features_train_the_same_weights_as_the_encoder_every_step():
+    config = replace(TINY, eval_every_epoch=False, checkpoint_every=0, lora=replace(TINY.lora, dropout=0.0))
+    runs = {cache: train.Trainer(replace(config, cache_vision_features=cache), fresh_parts(), progress=False).run()
+            for cache in (False, True)}
+    assert runs[False]._vision_features() is None
+    cached = runs[True]._vision_features()
+    assert cached.shape == (config.n_train, runs[True].vlm.vision.num_patches, runs[True].vlm.vision.hidden_size)
+    with torch.no_grad():
+        torch.testing.assert_close(cached[:5], runs[True].vlm.vision(runs[True].train_data.images[:5]))
+    plain, fast = (train.trainable_state(runs[c].vlm) for c in (False, True))
+    assert plain.keys() == fast.keys()
+    for key in plain:  # 이 기계에서는 비트까지 같지만, 배치 크기에 따라 커널이 달라지는 CPU를 위해 오차를 둔다
+        torch.testing.assert_close(fast[key], plain[key], atol=1e-6, rtol=1e-5)
+
+
+def test_feature_cache_turns_itself_off_for_data_read_from_files():
+    class FileImages:  # real_data처럼 그림을 그때그때 읽는 데이터: 캐시하려고 전부 읽으면 안 된다
+        def __getitem__(self, index):
+            raise AssertionError("캐시를 만들려고 그림 전체를 읽었다")
+
+    messages = []
+    trainer = train.Trainer(TINY, fresh_parts(), progress=False, log=messages.append)
+    trainer.train_data.images = FileImages()
+    fingerprint = trainer.config.fingerprint()
+    assert trainer._vision_features() is None and trainer._vision_features() is None
+    assert len(messages) == 1 and "캐시" in messages[0]
+    assert trainer.config.fingerprint() == fingerprint  # 설정은 그대로(같은 명령으로 이어 할 수 있다)
 
 
 def test_trainable_counts_match_lora_arithmetic():

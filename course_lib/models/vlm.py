@@ -45,19 +45,22 @@ def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int |
         contexts = [None] * len(captions)
     if len(contexts) != len(captions):
         raise ValueError(f"contexts({len(contexts)}개)와 captions({len(captions)}개)의 길이가 다릅니다")
+    # 한 번에 토큰화한다(걸음마다 부르므로 줄마다 부르는 것보다 몇 배 빠르다; 토큰 번호는 같다).
+    prompt = tokenizer(PROMPT, add_special_tokens=False).input_ids
+    caption_ids = tokenizer(list(captions), add_special_tokens=False).input_ids
+    given = [c for c in contexts if c]
+    context_ids = iter(tokenizer(given, add_special_tokens=False).input_ids if given else [])
     rows, starts = [], []
-    for context, caption in zip(contexts, captions):
-        head = context_prompt_ids(tokenizer, context)
-        rows.append(head + tokenizer(caption, add_special_tokens=False).input_ids + [tokenizer.eos_token_id])
+    for context, ids in zip(contexts, caption_ids):
+        head = (next(context_ids) if context else []) + prompt
+        rows.append(head + ids + [tokenizer.eos_token_id])
         starts.append(len(head))
     width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE_INDEX)
-    for i, (row, start) in enumerate(zip(rows, starts)):
-        input_ids[i, :len(row)] = torch.tensor(row)
-        attention_mask[i, :len(row)] = 1
-        labels[i, start:len(row)] = torch.tensor(row[start:])
+    pad = [width - len(r) for r in rows]
+    input_ids = torch.tensor([r + [tokenizer.pad_token_id] * p for r, p in zip(rows, pad)])
+    attention_mask = torch.tensor([[1] * len(r) + [0] * p for r, p in zip(rows, pad)])
+    labels = torch.tensor([[IGNORE_INDEX] * start + r[start:] + [IGNORE_INDEX] * p
+                           for r, start, p in zip(rows, starts, pad)])
     return TextBatch(input_ids, attention_mask, labels)
 
 
@@ -74,13 +77,22 @@ class MiniVLM(nn.Module):
         self.vision.eval()  # 얼어 있는 인코더는 늘 평가 모드(eval mode)로 둔다.
         return self
 
-    def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            patches = self.vision(pixel_values)
-        return self.projector(patches)
+    def image_embeddings(self, pixel_values: torch.Tensor | None,
+                         vision_features: torch.Tensor | None = None) -> torch.Tensor:
+        """그림 토큰 = 프로젝터(얼어 있는 인코더의 패치 토큰).
 
-    def _input_embeddings(self, pixel_values, input_ids, attention_mask):
-        image_embeds = self.image_embeddings(pixel_values)
+        `vision_features`(인코더 출력 [B, 패치 수, 폭])를 주면 인코더를 건너뛴다. 인코더가 얼어 있고 그림이 늘 같으면
+        그 출력도 늘 같으므로, 학습기는 학습 그림마다 한 번만 계산해 둘 수 있다(`TrainConfig.cache_vision_features`).
+        """
+        if vision_features is None:
+            if pixel_values is None:
+                raise ValueError("pixel_values와 vision_features 가운데 하나는 있어야 합니다")
+            with torch.no_grad():
+                vision_features = self.vision(pixel_values)
+        return self.projector(vision_features)
+
+    def _input_embeddings(self, pixel_values, input_ids, attention_mask, vision_features=None):
+        image_embeds = self.image_embeddings(pixel_values, vision_features)
         text_embeds = self.llm.get_input_embeddings()(input_ids)
         image_embeds = image_embeds.to(text_embeds.dtype)
         inputs_embeds = torch.cat([image_embeds, text_embeds], dim=1)
@@ -89,8 +101,8 @@ class MiniVLM(nn.Module):
         image_mask = attention_mask.new_ones(image_embeds.shape[:2])
         return inputs_embeds, torch.cat([image_mask, attention_mask], dim=1)
 
-    def forward(self, pixel_values, input_ids, attention_mask=None, labels=None, **llm_kwargs):
-        inputs_embeds, attention_mask = self._input_embeddings(pixel_values, input_ids, attention_mask)
+    def forward(self, pixel_values, input_ids, attention_mask=None, labels=None, vision_features=None, **llm_kwargs):
+        inputs_embeds, attention_mask = self._input_embeddings(pixel_values, input_ids, attention_mask, vision_features)
         if labels is not None:
             image_labels = labels.new_full((labels.shape[0], inputs_embeds.shape[1] - labels.shape[1]),
                                            IGNORE_INDEX)
