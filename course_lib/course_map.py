@@ -33,7 +33,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "01_single_stage_failure.ipynb",
         "1단계 학습은 왜 어긋나나",
-        "한 번에 학습(single-stage)과 2단계 학습을 같은 예산에서 LoRA 학습률·걸음 예산별로 재어, 한 번에 학습이 지는 조건 찾기",
+        "한 번에 학습(single-stage)과 2단계 학습을 같은 예산에서 LoRA 학습률·걸음 예산·데이터 크기별로 재어, 한 번에 학습이 지는 조건 찾기",
         "GPU 1장(`colab` 프리셋)",
     ),
     Lesson(
