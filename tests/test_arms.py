@@ -57,7 +57,7 @@ def test_lora_update_norm_total_is_zero_at_init_and_sums_modules():
         for module in modules[:3]:  # 랭크가 꽉 찬 무작위 B: r × r 대각합 공식이 ΔW를 직접 만든 값과 같아야 한다
             weight = module.lora_B["default"].weight
             weight.copy_(torch.randn(weight.shape, generator=generator) * 0.01)
-    expected = sum(float((2.0 * m.lora_B["default"].weight @ m.lora_A["default"].weight).norm())  # α/r = 8/4
+    expected = sum(float((2.0 * m.lora_B["default"].weight @ m.lora_A["default"].weight).detach().norm())  # α/r = 8/4
                    for m in modules[:3])
     assert arms.lora_update_norm_total(llm) == pytest.approx(expected, rel=1e-6)
     assert arms.lora_update_norm_total(llm, modules[:1]) < expected
