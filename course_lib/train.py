@@ -116,7 +116,7 @@ class TrainConfig:
     n_test: int = 500
     gradient_checkpointing: bool = False
     # 얼어 있는 시각 인코더의 출력을 학습 그림마다 한 번만 계산해 두고 epoch마다 다시 쓴다(작은 세계: 6400장 × 16패치
-    # × 128 × 4바이트 ≈ 52MB). 그림 전체가 메모리에 있는 데이터(SceneCaptionData)에서만 쓰고, 파일에서 읽는
+    # × 128 × 4바이트 = 50MiB). 그림 전체가 메모리에 있는 데이터(SceneCaptionData)에서만 쓰고, 파일에서 읽는
     # 실제 데이터(real_data)에서는 저절로 꺼진다(알림을 남긴다).
     cache_vision_features: bool = False
     checkpoint_every: int = 100  # 옵티마이저 걸음마다 step 체크포인트; 0이면 epoch 끝에만
@@ -435,6 +435,7 @@ class Trainer:
         self.global_step = 0
         self.best: dict | None = None
         self._last_tokens = 0
+        self._feature_cache: torch.Tensor | bool | None = None  # 인코더 출력 캐시(None: 아직, False: 쓰지 않음)
 
     def _image_tokens(self) -> int:
         return self.accelerator.unwrap_model(self.vlm).vision.num_patches
@@ -553,7 +554,7 @@ class Trainer:
         """
         if not self.config.cache_vision_features:
             return None
-        cache = getattr(self, "_feature_cache", None)
+        cache = self._feature_cache
         if cache is None:
             images = self.train_data.images
             if not isinstance(images, torch.Tensor):
