@@ -38,14 +38,14 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench")
     args = parser.parse_args()
 
-    from course_lib import presets, train
+    from course_lib import presets, training
     from course_lib.models.pretrained import load_parts
 
     peak = peak_matmul_flops()
     config = presets.get_preset(args.preset)
     start = time.time()
     parts = load_parts()
-    trainer = train.Trainer(config, parts, out_dir=Path(args.out), progress=False, log=lambda _: None).run()
+    trainer = training.Trainer(config, parts, out_dir=Path(args.out), progress=False, log=lambda _: None).run()
     wall = time.time() - start
     vlm = trainer.vlm
     n_llm = sum(p.numel() for n, p in vlm.llm.named_parameters() if "lora_" not in n)
@@ -53,7 +53,7 @@ def main() -> None:
     rows = {}
     for stage in config.stages:
         steps = [s for s in trainer.history.steps if s["stage"] == stage.name]
-        n_train = train.expected_counts(vlm, stage, config.lora)
+        n_train = training.expected_counts(vlm, stage, config.lora)
         n_trainable = n_train["projector"] + n_train["lora"]
         seconds = sum(s["seconds"] for s in steps)
         tokens = sum(s["tokens"] for s in steps)

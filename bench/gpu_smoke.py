@@ -6,7 +6,7 @@
    bitsandbytes `Linear4bit`(NF4, 이중 양자화)로 바꾼다(16비트 전체를 한꺼번에 올리지 않는다).
    임베딩·norm·lm_head는 계산 dtype(bf16, 없으면 fp16)으로 채운다.
 2. open_clip 시각 타워(ViT-L-14)와 SigLIP 채점기를 `pretrained=None`(무작위)으로 GPU에 만든다.
-3. `course_lib.train.Trainer`(강의와 같은 학습기)로 2단계(프로젝터 + LoRA, 체크포인팅)를 원문 배치로 돈다.
+3. `course_lib.training.Trainer`(강의와 같은 학습기)로 2단계(프로젝터 + LoRA, 체크포인팅)를 원문 배치로 돈다.
    캡션은 무작위 바이트 문자열이고, 토크나이저는 바이트 → id 대응(다운로드 없음)이다.
 4. 최대 할당 메모리(max_memory_allocated)를 `course_lib.preset_memory`의 추정(CUDA 문맥 가정 제외)과 비교하고
    걸음/초를 출력한다. 측정값은 코드에 적지 않는다(기계마다 다르다).
@@ -117,7 +117,7 @@ def main() -> int:
 
     import open_clip
 
-    from course_lib import preset_memory, presets, train
+    from course_lib import preset_memory, presets, training
     from course_lib.models import real
 
     logging.getLogger().setLevel(logging.ERROR)
@@ -145,7 +145,7 @@ def main() -> int:
     image_size = spec.vision_config()["vision_cfg"]["image_size"]
     per_step = stage2.batch_size * stage2.grad_accum
     data = RandomCaptionData(per_step * (args.steps + 1), image_size, caption_bytes)
-    trainer = train.Trainer(config, parts, progress=False, train_data=data, val_data=data, log=lambda _: None,
+    trainer = training.Trainer(config, parts, progress=False, train_data=data, val_data=data, log=lambda _: None,
                             max_steps=1)
     trainer.run()  # 예열 한 걸음(커널 선택, 할당기)
     # accelerate가 붙잡고 있는 예열 옵티마이저(AdamW 상태)를 놓아야 잰 최대값에 두 벌이 겹치지 않는다
@@ -161,8 +161,8 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated()
     reserved = torch.cuda.max_memory_reserved()
-    counts = train.trainable_counts(trainer.accelerator.unwrap_model(trainer.vlm))
-    expected = train.expected_counts(trainer.accelerator.unwrap_model(trainer.vlm), stage2, config.lora)
+    counts = training.trainable_counts(trainer.accelerator.unwrap_model(trainer.vlm))
+    expected = training.expected_counts(trainer.accelerator.unwrap_model(trainer.vlm), stage2, config.lora)
     losses = [s["loss"] for s in trainer.history.steps]
     estimate_no_context = est.total - preset_memory.CUDA_CONTEXT_BYTES
     result = {
@@ -204,7 +204,7 @@ def tiny_cpu_check(args) -> int:
     import torch
     from transformers import Qwen3Config
 
-    from course_lib import presets, train
+    from course_lib import presets, training
     from course_lib.models import real
 
     logging.getLogger().setLevel(logging.ERROR)
@@ -223,10 +223,10 @@ def tiny_cpu_check(args) -> int:
     config = replace(presets.get_preset(args.preset), stages=(replace(stage2, epochs=1, warmup_steps=1),),
                      eval_every_epoch=False, checkpoint_every=0, mixed_precision="no", gradient_checkpointing=True)
     data = RandomCaptionData(stage2.batch_size * stage2.grad_accum * 2, 64, 20)
-    trainer = train.Trainer(config, parts, progress=False, train_data=data, val_data=data, log=lambda _: None).run()
+    trainer = training.Trainer(config, parts, progress=False, train_data=data, val_data=data, log=lambda _: None).run()
     vlm = trainer.accelerator.unwrap_model(trainer.vlm)
     kinds = {type(m).__name__ for m in vlm.llm.modules()}
-    counts, expected = train.trainable_counts(vlm), train.expected_counts(vlm, stage2, config.lora)
+    counts, expected = training.trainable_counts(vlm), training.expected_counts(vlm, stage2, config.lora)
     losses = [round(s["loss"], 4) for s in trainer.history.steps]
     print(json.dumps({"linear4bit": "Linear4bit" in kinds, "lora_on_4bit": any("Linear4bit" in k for k in kinds),
                       "patches": vlm.vision.num_patches, "trainable": counts, "expected": expected,

@@ -29,10 +29,10 @@ def _doctor_args(parser: argparse.ArgumentParser) -> None:
 
 def _doctor_run(args: argparse.Namespace) -> int:
     if args.preset:
-        from .doctor import preset_main
+        from course_lib.tooling.doctor import preset_main  # 실행할 때만: --help는 torch 없이 뜬다
 
         return preset_main(args.preset, args.data_dir, args.gpu_gib)
-    from .doctor import main
+    from course_lib.tooling.doctor import main  # 실행할 때만: --help는 torch 없이 뜬다
 
     return main(args.data_dir)
 
@@ -43,7 +43,7 @@ def _badges_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _badges_run(args: argparse.Namespace) -> int:
-    from .badges import badge_problems, regenerate
+    from course_lib.tooling.badges import badge_problems, regenerate  # 실행할 때만: --help는 torch 없이 뜬다
 
     if args.check:
         problems = badge_problems()
@@ -68,7 +68,7 @@ def _exercises_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _exercises_run(args: argparse.Namespace) -> int:
-    from .exercises import student
+    from course_lib.tooling import student  # 실행할 때만: --help는 torch 없이 뜬다
 
     if args.action == "release":
         changed = student.release(out_dir=args.out)
@@ -86,11 +86,12 @@ def _exercises_run(args: argparse.Namespace) -> int:
 
 
 def _exercises_list() -> int:
-    import nbformat
+    import nbformat  # 실행할 때만
 
-    from . import REPO_ROOT
-    from .course_map import measured_minutes
-    from .exercises import by_notebook, student
+    from course_lib import REPO_ROOT  # 실행할 때만: --help는 torch 없이 뜬다
+    from course_lib.tooling.course_map import measured_minutes  # 실행할 때만: --help는 torch 없이 뜬다
+    from course_lib.tooling import student  # 실행할 때만: --help는 torch 없이 뜬다
+    from course_lib.tooling.exercises import by_notebook  # 실행할 때만: --help는 torch 없이 뜬다
 
     groups = by_notebook()
     used = {}
@@ -108,7 +109,7 @@ def _exercises_list() -> int:
             print(f"  {ex.exercise_id} {ex.level} {ex.title}{mark}")
         for exercise_id in ids:
             if exercise_id not in {ex.exercise_id for ex in exercises}:
-                print(f"  {exercise_id} ← 등록되지 않은 번호(course_lib/exercises/ex{prefix}.py)")
+                print(f"  {exercise_id} ← 등록되지 않은 번호(course_lib/tooling/exercises/ex{prefix}.py)")
         total += len(exercises)
     print(f"모두 {total}개")
     return 0
@@ -120,7 +121,7 @@ def _glossary_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _glossary_run(args: argparse.Namespace) -> int:
-    from .glossary import load, report
+    from course_lib.tooling.glossary import load, report  # 실행할 때만: --help는 torch 없이 뜬다
 
     print(f"GLOSSARY.md: 용어 {len(load())}개")
     bad = 0
@@ -135,25 +136,25 @@ def _glossary_run(args: argparse.Namespace) -> int:
 
 # --- train / pretrain ------------------------------------------------------------------------------
 def _train_args(parser: argparse.ArgumentParser) -> None:
-    from .main_job import add_arguments
+    from course_lib.training.main_job import add_arguments  # 실행할 때만: --help는 torch 없이 뜬다
 
     add_arguments(parser)
 
 
 def _train_run(args: argparse.Namespace) -> int:
-    from .main_job import run
+    from course_lib.training.main_job import run  # 실행할 때만: --help는 torch 없이 뜬다
 
     return run(args)
 
 
 def _pretrain_args(parser: argparse.ArgumentParser) -> None:
-    from .pretrain import add_arguments
+    from course_lib.pretrain import add_arguments  # 실행할 때만: --help는 torch 없이 뜬다
 
     add_arguments(parser)
 
 
 def _pretrain_run(args: argparse.Namespace) -> int:
-    from .pretrain import run
+    from course_lib.pretrain import run  # 실행할 때만: --help는 torch 없이 뜬다
 
     return run(args)
 

@@ -1,6 +1,6 @@
 """2단계 학습 대 한 번에 학습(single-stage): 같은 계산 예산에서 두 팔(arm)을 돌리고 재는 실험 도구(노트북 01).
 
-한 번의 실행(`Arm`)은 작은 세계에서 `course_lib.train.Trainer`를 그대로 쓴다. 두 팔은 옵티마이저 걸음 수, 배치,
+한 번의 실행(`Arm`)은 작은 세계에서 `course_lib.training.Trainer`를 그대로 쓴다. 두 팔은 옵티마이저 걸음 수, 배치,
 본 샘플이 모두 같고, 다른 것은 LoRA가 켜지는 시점뿐이다.
 
 - 2단계: 처음 `warm_steps`걸음(기본 15 = 1 epoch)은 프로젝터만(LoRA 학습률 0), 나머지는 프로젝터 + LoRA.
@@ -21,8 +21,13 @@ from multiprocessing import get_context
 from typing import Iterable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
-from course_lib import evaluate, train, world
+from course_lib import evaluate, quiet, world
+from course_lib.models import pretrained
+from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
+from course_lib.training.data import SceneCaptionData
+from course_lib.training.trainer import Trainer
 
 ARMS = ("2단계", "한 번에")
 ATTRIBUTES = ("count", "position", "size", "color", "shape")
@@ -56,19 +61,19 @@ class Arm:
             raise ValueError(f"warm_steps: 0보다 크고 걸음 {self.steps}보다 작아야 합니다. 받은 값 {self.warm_steps} "
                              f"(warm_steps: must be in (0, steps))")
 
-    def config(self) -> train.TrainConfig:
+    def config(self) -> TrainConfig:
         per_epoch = self.n_train // self.batch_size
         epochs, warm = self.steps // per_epoch, self.warm_steps // per_epoch
 
-        def stage(name: str, n_epochs: int, lr_lora: float) -> train.StageConfig:
-            return train.StageConfig(name, epochs=n_epochs, lr_projector=self.lr_projector, lr_lora=lr_lora,
+        def stage(name: str, n_epochs: int, lr_lora: float) -> StageConfig:
+            return StageConfig(name, epochs=n_epochs, lr_projector=self.lr_projector, lr_lora=lr_lora,
                                      batch_size=self.batch_size, warmup_steps=5)
 
         if self.arm == "2단계":
             stages = (stage("stage1", warm, 0.0), stage("stage2", epochs - warm, self.lr_lora))
         else:
             stages = (stage("single", epochs, self.lr_lora),)
-        return train.TrainConfig(stages=stages, lora=train.LoraSettings(r=16, alpha=32, dropout=0.0), seed=self.seed,
+        return TrainConfig(stages=stages, lora=LoraSettings(r=16, alpha=32, dropout=0.0), seed=self.seed,
                                  n_train=self.n_train, n_val=8, n_test=8, checkpoint_every=0, eval_every_epoch=False,
                                  cache_vision_features=True)
 
@@ -99,15 +104,16 @@ def lora_update_norm_total(llm, modules: Sequence | None = None) -> float:
     return total
 
 
-class TracingTrainer(train.Trainer):
-    """걸음마다 LoRA 이동량을 기록에 더하는 학습기(학습 자체는 course_lib.train 그대로)."""
+class LoraMovement:
+    """학습기 콜백(callback): 걸음마다 기록에 LoRA 이동량 `lora_delta`를 더한다(학습 자체는 그대로)."""
 
-    def _write_metrics(self, record):
-        super()._write_metrics(record)
-        if "loss" in record:
-            if not hasattr(self, "_lora_modules"):
-                self._lora_modules = lora_modules(self.vlm.llm)
-            record["lora_delta"] = lora_update_norm_total(self.vlm.llm, self._lora_modules)
+    def __init__(self):
+        self.modules: list | None = None
+
+    def on_step_end(self, trainer: Trainer, record: dict) -> None:
+        if self.modules is None:
+            self.modules = lora_modules(trainer.model.llm)
+        record["lora_delta"] = lora_update_norm_total(trainer.model.llm, self.modules)
 
 
 def perplexity_captions(n: int = 100) -> list[str]:
@@ -121,12 +127,11 @@ def mean_attribute(accuracy: dict) -> float:
 
 def run_arm(spec: Arm) -> dict:
     """한 번 학습하고 잰다: 시험 속성 정확도, 눈 가린 기준선, SigLIP 점수, 텍스트 퍼플렉서티, 걸음별 손실과 LoRA 이동량."""
-    from course_lib.models import pretrained
-
     start = time.perf_counter()
-    trainer = TracingTrainer(spec.config(), pretrained.load_parts(), progress=False, log=lambda _: None).run()
+    trainer = Trainer(spec.config(), pretrained.load_parts(), progress=False, log=lambda _: None,
+                      callbacks=[LoraMovement()]).run()
     vlm, parts = trainer.vlm, trainer.parts
-    test = train.SceneCaptionData("test", spec.n_test, seed=0)
+    test = SceneCaptionData("test", spec.n_test, seed=0)
     seen = evaluate.evaluate_vlm(vlm, parts.siglip, parts.tokenizer, test.scenes, test.images)
     blind = evaluate.evaluate_vlm(vlm, parts.siglip, parts.tokenizer, test.scenes, test.images, blind="zeros")
     steps = trainer.history.steps
@@ -144,16 +149,9 @@ def _one_thread() -> None:
 
 
 def _quiet_worker() -> None:
-    """작업 프로세스: 스레드 하나, 가중치 읽기 진행 막대와 알려진 무해한 경고는 끈다(노트북 출력이 깨끗하게)."""
-    import logging
-    import warnings
-
-    import transformers
-
+    """작업 프로세스: 스레드 하나, 알려진 무해한 경고는 거른다(course_lib.quiet; 노트북 출력이 깨끗하게)."""
     _one_thread()
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    logging.getLogger().addFilter(lambda record: "No pretrained weights loaded" not in record.getMessage())
+    quiet.install()
 
 
 def _run_one_thread(spec: Arm) -> dict:
@@ -172,8 +170,6 @@ def run_grid(specs: Iterable[Arm], processes: int | None = None, progress: bool 
     프로세스마다 스레드 하나: 작은 모델에서는 스레드 2개짜리 실행 하나보다 스레드 1개짜리 실행 둘이 빠르고,
     스레드 수가 고정되어 부동소수 합의 순서도 실행마다 같다.
     """
-    from tqdm.auto import tqdm
-
     specs = list(specs)
     processes = processes or min(2, os.cpu_count() or 1)
     bar = tqdm(total=len(specs), desc="학습(팔 × 조건 × 시드)", disable=not progress)

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import data_dir as _default_data_dir
+from course_lib import data_dir as _default_data_dir
+from course_lib.errors import AssetError
 
 MANIFEST_NAME = "MANIFEST.json"
 REBUILD_COMMAND = "python -m course_lib pretrain"
 
-
-class AssetError(RuntimeError):
-    """자산이 없거나 손상되었을 때. 메시지에 파일 이름과 고치는 명령이 들어 있다."""
+# data/ 안의 자산 파일(data/ 기준 경로). SigLIP 설정 파일의 이름(확장자 뺀 것)이 open_clip에 등록하는 모델 이름이다.
+TOKENIZER_FILE = "tokenizer/tokenizer.json"
+SIGLIP_CONFIG_FILE = "siglip/mini-siglip-vit-p12.json"
+SIGLIP_WEIGHTS_FILE = "siglip/model.safetensors"
+LLM_CONFIG_FILE = "llm/config.json"
+LLM_WEIGHTS_FILE = "llm/model.safetensors"
+ASSET_FILES = (TOKENIZER_FILE, SIGLIP_CONFIG_FILE, SIGLIP_WEIGHTS_FILE, LLM_CONFIG_FILE, LLM_WEIGHTS_FILE)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import torch
 
 from course_lib import world
 from course_lib.models.vision import CONTEXT_LENGTH, normalize_pixels
+from course_lib.models.vlm import IGNORE_INDEX, context_prompt_ids, encode_captions
 
 ATTRIBUTES = ("exact", "count", "position", "size", "color", "shape", "parsed")
 
@@ -90,8 +91,6 @@ def retrieval_accuracy(siglip, tokenizer, pixel_values: torch.Tensor, captions: 
 @torch.no_grad()
 def text_perplexity(llm, tokenizer, captions: Sequence[str], batch_size: int = 256) -> float:
     """LLM 혼자(그림 없이) 지시문 + 캡션을 읽을 때 캡션 토큰의 퍼플렉서티. 낮을수록 말을 잘 안다."""
-    from course_lib.models.vlm import encode_captions
-
     was_training = llm.training
     llm.eval()
     total_nll, total_tokens = 0.0, 0
@@ -101,9 +100,9 @@ def text_perplexity(llm, tokenizer, captions: Sequence[str], batch_size: int = 2
         logits = llm(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device)).logits
         labels = batch.labels.to(device)[:, 1:]
         nll = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
-                                                ignore_index=-100, reduction="sum")
+                                                ignore_index=IGNORE_INDEX, reduction="sum")
         total_nll += nll.item()
-        total_tokens += int((labels != -100).sum())
+        total_tokens += int((labels != IGNORE_INDEX).sum())
     llm.train(was_training)
     return math.exp(total_nll / total_tokens)
 
@@ -115,8 +114,6 @@ def generate_after_context(llm, tokenizer, contexts: Sequence[str | None], max_n
 
     길이가 다른 줄은 왼쪽을 채운다(left padding): 이어 쓸 자리가 모든 줄에서 맨 끝이 되게.
     """
-    from course_lib.models.vlm import context_prompt_ids
-
     was_training = llm.training
     llm.eval()
     device = next(llm.parameters()).device

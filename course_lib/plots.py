@@ -7,11 +7,15 @@ matplotlib에 등록한다. 패키지가 없으면 시스템에 설치된 한글
 from __future__ import annotations
 
 import importlib.util
+import textwrap
 import warnings
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 # 시스템 글꼴에서 찾을 한글 글꼴 후보(먼저 나온 것이 우선).
 SYSTEM_KOREAN_FAMILIES = (
@@ -76,9 +80,6 @@ def missing_glyph_warnings(fig) -> list[str]:
 
 def hangul_renders(text: str = "한글 글꼴 확인: 가나다 손실(loss) α/r ≤ 3분") -> tuple[bool, str]:
     """`text`를 그려 보고 (빠진 글자가 없는지, 설명)을 돌려준다. doctor와 테스트가 쓴다."""
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     try:
         family = setup_korean_font()
     except FontError as err:
@@ -94,8 +95,6 @@ def hangul_renders(text: str = "한글 글꼴 확인: 가나다 손실(loss) α/
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.5, **kwargs):
     """강의 공통 모양의 (fig, axes). 한글 글꼴이 설정된 상태를 보장한다."""
-    import matplotlib.pyplot as plt
-
     setup_korean_font()
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(width * ncols, height * nrows), layout="constrained", **kwargs
@@ -145,10 +144,6 @@ def plot_epoch_metrics(evals: list[dict], ax=None):
 
 def plot_caption_grid(images, captions, correct=None, ncols: int = 4, width: float = 3.2):
     """그림과 생성된 캡션을 격자로. correct가 주어지면 맞으면 초록, 틀리면 빨강 글씨."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
-
     setup_korean_font()
     n = len(captions)
     nrows = (n + ncols - 1) // ncols

@@ -1,7 +1,7 @@
 """프리셋마다 필요한 GPU(또는 CPU) 메모리를 계산한다: `python -m course_lib doctor --preset NAME`.
 
 조각(piece)별로 센다. 모든 조각은 다른 모듈의 산수를 그대로 쓴다.
-- LLM 가중치: `quant.quantized_model_bytes(config, "nf4+dq")`(NF4 + 이중 양자화; 임베딩·lm_head·norm은 16비트).
+- LLM 가중치: `weight_memory.quantized_model_bytes(config, "nf4+dq")`(NF4 + 이중 양자화; 임베딩·lm_head·norm은 16비트).
 - 시각 인코더·채점기 가중치: 파라미터 수 × 계산 dtype 바이트(얼어 있으므로 기울기·옵티마이저 상태 없음).
 - 프로젝터, LoRA: fp32 가중치 4바이트 + 기울기 4바이트 + `lora.adamw_state_bytes`(8바이트).
   LoRA 수는 `lora.count_lora_parameters`.
@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 
 import torch
 
+import json
+
+import open_clip
+from transformers import Qwen3Config
+
+from course_lib import assets, memory, presets, quiet, weight_memory
 from course_lib import lora as lora_math
-from course_lib import memory, quant
+from course_lib.display import display_width, pad
+from course_lib.models import vision
+from course_lib.models.real import projector_parameter_count, vit_parameter_count, vit_patch_tokens
 
 GiB = 2**30
 CUDA_CONTEXT_BYTES = GiB // 2  # 가정(assumption): 계산하지 않은 유일한 조각
@@ -43,11 +51,9 @@ class MemoryEstimate:
         return sum(self.pieces.values())
 
     def table(self) -> str:
-        from course_lib.doctor import _display_width
-
         rows = [*self.pieces.items(), ("합계(total)", self.total)]
-        width = max(_display_width(k) for k, _ in rows) + 2
-        return "\n".join(f"{k}{' ' * (width - _display_width(k))}{v / GiB:8.2f} GiB" for k, v in rows)
+        width = max(display_width(k) for k, _ in rows) + 2
+        return "\n".join(f"{pad(k, width)}{v / GiB:8.2f} GiB" for k, v in rows)
 
 
 def verdict(estimate: MemoryEstimate, available_bytes: float, name: str = "이 GPU") -> str:
@@ -85,12 +91,10 @@ def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens
                        scheme: str | None, lora_r: int, target_modules, use_dora: bool,
                        gradient_checkpointing: bool, vision_width: int, lora_dropout: float = 0.0) -> dict[str, int]:
     """LLM 쪽(가중치, 프로젝터, LoRA, 활성값, 로짓)의 조각. 시각 쪽은 `estimate_parts`가 더한다."""
-    from course_lib.models.real import projector_parameter_count
-
     seq_len = image_tokens + text_tokens
     vocab = llm_config.vocab_size
     params = lora_math.count_model_parameters(llm_config)
-    weights = quant.quantized_model_bytes(llm_config, scheme) if scheme else compute_bytes * params
+    weights = weight_memory.quantized_model_bytes(llm_config, scheme) if scheme else compute_bytes * params
     n_lora = lora_math.count_lora_parameters(llm_config, lora_r, target_modules, use_dora)
     n_projector = projector_parameter_count(vision_width, llm_config.hidden_size)
     acts = memory.qwen3_activation_bytes(llm_config, batch, seq_len, compute_bytes, gradient_checkpointing)
@@ -107,16 +111,13 @@ def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens
         "로짓과 손실": logits,
     }
     if scheme:
-        biggest = max(quant.quantized_weight_numels(llm_config))
+        biggest = max(weight_memory.quantized_weight_numels(llm_config))
         pieces["역양자화 임시 버퍼"] = compute_bytes * biggest
     return pieces
 
 
 def estimate_real(name: str, micro_batch: int | None = None, dtype: torch.dtype = torch.bfloat16) -> MemoryEstimate:
     """`colab`/`full` 프리셋의 GPU 메모리(2단계 기준). dtype은 계산 dtype(bf16 또는 fp16: 둘 다 2바이트)."""
-    from course_lib import presets
-    from course_lib.models.real import vit_parameter_count, vit_patch_tokens
-
     spec = presets.REAL_MODELS[name]
     config = presets.get_preset(name)
     stage = config.stages[-1]
@@ -150,35 +151,18 @@ _SCORER_CACHE: dict[str, int] = {}
 def scorer_parameter_count(name: str) -> int:
     """채점기(open_clip SigLIP, timm 시각 타워)의 파라미터 수: meta 장치에 구조만 만들어 센다(다운로드 없음)."""
     if name not in _SCORER_CACHE:
-        import logging
-
-        import open_clip
-
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # "No pretrained weights loaded" 경고: 구조만 만드는 것이 의도다
-        try:
-            model = open_clip.create_model(name, pretrained=None, device="meta")
-        finally:
-            root.setLevel(level)
+        quiet.install_log_filters()  # "No pretrained weights loaded": 구조만 만드는 것이 의도다
+        model = open_clip.create_model(name, pretrained=None, device="meta")
         _SCORER_CACHE[name] = sum(p.numel() for p in model.parameters())
     return _SCORER_CACHE[name]
 
 
 def estimate_mini(data_dir=None) -> MemoryEstimate:
     """mini 프리셋(CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다."""
-    import json
-
-    from transformers import Qwen3Config
-
-    from course_lib import assets, presets
-    from course_lib.models.real import vit_patch_tokens
-    from course_lib.pretrain import LLM_CONFIG_FILE, SIGLIP_CONFIG_FILE
-
     config = presets.get_preset("mini")
     stage = config.stages[-1]
-    llm_config = Qwen3Config.from_json_file(assets.require_asset(LLM_CONFIG_FILE, data_dir))
-    siglip = json.loads(assets.require_asset(SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
+    llm_config = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE, data_dir))
+    siglip = json.loads(assets.require_asset(assets.SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
     text_tokens = 48  # 작은 세계의 캡션은 이보다 짧다(가정)
     pieces = {"시각 인코더+채점기 가중치": 4 * _siglip_parameter_count(siglip)}
     pieces.update(llm_training_bytes(
@@ -190,25 +174,12 @@ def estimate_mini(data_dir=None) -> MemoryEstimate:
 
 
 def _siglip_parameter_count(config: dict) -> int:
-    import open_clip
-
-    from course_lib.models import vision
-
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # "No pretrained weights loaded": 구조만 만드는 것이 의도다
-    try:
-        model = open_clip.create_model(vision.register_siglip_config(config), pretrained=None, device="meta")
-    finally:
-        root.setLevel(level)
+    quiet.install_log_filters()  # "No pretrained weights loaded": 구조만 만드는 것이 의도다
+    model = open_clip.create_model(vision.register_siglip_config(config), pretrained=None, device="meta")
     return sum(p.numel() for p in model.parameters())
 
 
 def estimate(name: str, **kwargs) -> MemoryEstimate:
-    from course_lib import presets
-
     if name not in presets.PRESETS:
         raise ValueError(f"preset: 알 수 없는 프리셋 {name!r}. 가능한 이름: {sorted(presets.PRESETS)} (preset: unknown name)")
     return estimate_mini(**kwargs) if name == "mini" else estimate_real(name, **kwargs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from course_lib.models.real import ModelSpec
-from course_lib.train import LoraSettings, StageConfig, TrainConfig
+from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
 
 SEED_LORA = LoraSettings(r=16, alpha=32, dropout=0.05)
 

@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-import math
+import argparse
 import platform
 import random
 import shutil
@@ -23,19 +23,20 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import open_clip
+import tokenizers
 import torch
+import transformers
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from course_lib import assets, data_dir, text, world
 from course_lib.models import llm as llm_lib
+from course_lib.evaluate import context_reading_accuracy, retrieval_accuracy, text_perplexity, tokenize_for_siglip
 from course_lib.models import vision
+from course_lib.models.vlm import encode_captions
+from course_lib.training.optim import warmup_cosine
 
-TOKENIZER_FILE = "tokenizer/tokenizer.json"
-SIGLIP_CONFIG_FILE = f"siglip/{vision.SIGLIP_NAME}.json"
-SIGLIP_WEIGHTS_FILE = "siglip/model.safetensors"
-LLM_CONFIG_FILE = "llm/config.json"
-LLM_WEIGHTS_FILE = "llm/model.safetensors"
-ASSET_FILES = (TOKENIZER_FILE, SIGLIP_CONFIG_FILE, SIGLIP_WEIGHTS_FILE, LLM_CONFIG_FILE, LLM_WEIGHTS_FILE)
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,6 @@ class PretrainConfig:
                              f"받은 값 {self.llm_context_fraction}")
 
 
-def warmup_cosine(warmup_steps: int, total_steps: int):
-    """선형 워밍업(warmup) 뒤 코사인(cosine)으로 0까지 줄이는 학습률 배율."""
-    def factor(step: int) -> float:
-        warm = min(1.0, (step + 1) / max(1, warmup_steps))
-        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    return factor
-
-
 def _train_loop(model, steps, lr, warmup, make_loss, desc, progress):
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
@@ -87,10 +80,6 @@ def _train_loop(model, steps, lr, warmup, make_loss, desc, progress):
 
 
 def train_siglip(tokenizer, scenes, images, cfg: PretrainConfig, progress: bool = True):
-    import open_clip
-
-    from course_lib.evaluate import tokenize_for_siglip
-
     model = vision.build_siglip(vision.siglip_config(len(tokenizer), tokenizer.pad_token_id,
                                                      tokenizer.eos_token_id))
     loss_fn = open_clip.loss.SigLipLoss()
@@ -109,8 +98,6 @@ def train_siglip(tokenizer, scenes, images, cfg: PretrainConfig, progress: bool 
 
 
 def train_llm(tokenizer, scenes, cfg: PretrainConfig, progress: bool = True):
-    from course_lib.models.vlm import encode_captions
-
     # 초기값은 SigLIP 학습과 따로 시드를 둔다: LLM만 다시 만들어도 같은 가중치가 나오게.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 1)
@@ -131,9 +118,6 @@ def train_llm(tokenizer, scenes, cfg: PretrainConfig, progress: bool = True):
 
 
 def library_versions() -> dict[str, str]:
-    import open_clip
-    import tokenizers
-    import transformers
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "open_clip_torch": open_clip.__version__,
@@ -146,10 +130,6 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
 
     새 파일은 임시 폴더에 다 만든 뒤에야 옮긴다. 중간에 실패해도 이미 있던 자산은 그대로 남는다.
     """
-    from safetensors.torch import save_file
-
-    from course_lib.evaluate import context_reading_accuracy, retrieval_accuracy, text_perplexity
-
     out_dir = Path(out_dir or data_dir())
     start = time.time()
     torch.manual_seed(cfg.seed)
@@ -169,13 +149,13 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
 
     staging = Path(tempfile.mkdtemp(prefix="pretrain_", dir=out_dir.parent if out_dir.parent.exists() else None))
     try:
-        text.save_tokenizer(tokenizer, staging / TOKENIZER_FILE)
+        text.save_tokenizer(tokenizer, staging / assets.TOKENIZER_FILE)
         vision.register_siglip_config(vision.siglip_config(len(tokenizer), tokenizer.pad_token_id,
                                                            tokenizer.eos_token_id), staging / "siglip")
-        save_file({k: v.contiguous() for k, v in siglip.state_dict().items()}, staging / SIGLIP_WEIGHTS_FILE)
+        save_file({k: v.contiguous() for k, v in siglip.state_dict().items()}, staging / assets.SIGLIP_WEIGHTS_FILE)
         llm.save_pretrained(staging / "llm", safe_serialization=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for rel in ASSET_FILES:
+        for rel in assets.ASSET_FILES:
             (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging / rel), out_dir / rel)
     finally:
@@ -197,13 +177,11 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
             "n_eval_scenes": cfg.n_eval_scenes,
         },
     }
-    assets.write_manifest(list(ASSET_FILES), data_dir=out_dir, **meta)
+    assets.write_manifest(list(assets.ASSET_FILES), data_dir=out_dir, **meta)
     return assets.read_manifest(out_dir)
 
 
 def main(argv=None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return run(parser.parse_args(argv))

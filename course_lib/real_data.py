@@ -7,7 +7,7 @@
 - COCO captions(`captions_train2017.json`): `{"images": [{"id", "file_name"}], "annotations":
   [{"image_id", "caption"}]}`. 그림 하나에 캡션이 여럿이면 epoch마다 (seed, epoch, 번호)로 하나를 고른다.
 
-`RealCaptionData`는 학습기가 쓰는 `train.SceneCaptionData`와 같은 모양이다: `len(data)`,
+`RealCaptionData`는 학습기가 쓰는 `training.SceneCaptionData`와 같은 모양이다: `len(data)`,
 `data.images[인덱스 목록]` → uint8 [N, 3, S, S] 텐서(그때그때 파일에서 읽는다), `data.captions(indices, epoch)`.
 장면(scene) 정답이 없으므로 `scenes`는 None이고, 평가는 속성 정확도 없이 SigLIP 점수와 검증 손실만 낸다
 (`RealEvaluator`).
@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from PIL import Image
 
-
-class DataFormatError(ValueError):
-    """경로나 형식이 틀린 데이터. 메시지는 한국어 설명 + 영어 키."""
+from course_lib import world
+from course_lib.errors import DataFormatError
+from course_lib.evaluate import siglip_scores
+from course_lib.models.vlm import caption_loss_sum, encode_captions
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,6 @@ def load_records(path, image_folder=None, check_files: bool = True) -> tuple[lis
 
 def load_image(path: Path, size: int) -> torch.Tensor:
     """RGB로 읽고 짧은 변을 size로 맞춘 뒤 가운데를 자른다(CLIP 전처리와 같은 방식). uint8 [3, size, size]."""
-    from PIL import Image
-
     with Image.open(path) as image:
         image = image.convert("RGB")
         w, h = image.size
@@ -204,8 +204,6 @@ class MiniSiglipScorer:
         self.siglip, self.tokenizer = siglip, tokenizer
 
     def __call__(self, pixel_values, captions) -> torch.Tensor:
-        from course_lib.evaluate import siglip_scores
-
         return siglip_scores(self.siglip, self.tokenizer, pixel_values.cpu(), captions)
 
 
@@ -223,9 +221,6 @@ class RealEvaluator:
 
     @torch.no_grad()
     def __call__(self, model, tokenizer, data) -> dict:
-        from course_lib.models.vlm import encode_captions
-        from course_lib.train import caption_loss_sum
-
         device = next(model.projector.parameters()).device
         was_training = model.training
         model.eval()
@@ -251,10 +246,6 @@ class RealEvaluator:
 def write_mini_world_dataset(folder, n: int, fmt: str = "llava", split: str = "train", seed: int = 0) -> Path:
     """작은 세계의 장면 n개를 PNG로 그리고 LLaVA 사전학습 JSON 또는 COCO captions JSON을 쓴다.
     돌려주는 값은 `--data`에 줄 JSON 경로. COCO 형식에는 그림마다 캡션 두 개(다른 문형)를 넣는다."""
-    from PIL import Image
-
-    from course_lib import world
-
     folder = Path(folder)
     images_dir = folder / "images"
     images_dir.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 IMAGE_SIZE = 48
@@ -65,9 +67,6 @@ class Scene:
     @property
     def count(self) -> int:
         return len(self.objects)
-
-    def attributes(self) -> tuple[SceneObject, ...]:
-        return self.objects
 
 
 # ---------------------------------------------------------------- 조사(josa)
@@ -124,8 +123,6 @@ def write_caption(scene: Scene, rng: random.Random | None = None, templates: Seq
 
 def all_caption_variants(scene: Scene) -> list[str]:
     """장면 하나로 쓸 수 있는 모든 캡션(문형 조합 × 개수 문장 유무). 테스트와 평가용."""
-    import itertools
-
     variants = []
     for combo in itertools.product(range(N_SENTENCE_TEMPLATES), repeat=scene.count):
         for with_count in (False, True):
@@ -270,14 +267,7 @@ def render(scene: Scene) -> Image.Image:
     return canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
 
 
-def scene_to_array(scene: Scene) -> np.ndarray:
-    """[3, H, W] float32, 0~1 범위."""
-    return np.asarray(render(scene), dtype=np.float32).transpose(2, 0, 1) / 255.0
-
-
-def render_batch(scenes: Sequence[Scene]) -> "torch.Tensor":
+def render_batch(scenes: Sequence[Scene]) -> torch.Tensor:
     """장면 여러 개를 [N, 3, H, W] uint8 텐서로 그린다(메모리를 아끼려고 uint8로 둔다)."""
-    import torch
-
     return torch.from_numpy(np.stack([np.asarray(render(s), dtype=np.uint8).transpose(2, 0, 1) for s in scenes]))
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course_lib import arms, train
+from course_lib import arms, training
 
 
 def config_steps(spec: arms.Arm) -> int:
@@ -48,7 +48,7 @@ def test_paired_differences_pair_by_seed_and_refuse_unpaired_runs():
 def test_lora_update_norm_total_is_zero_at_init_and_sums_modules():
     from course_lib.models import pretrained
 
-    llm = train.add_lora(pretrained.load_llm(), train.LoraSettings(r=4, alpha=8, dropout=0.0))
+    llm = training.add_lora(pretrained.load_llm(), training.LoraSettings(r=4, alpha=8, dropout=0.0))
     assert arms.lora_update_norm_total(llm) == 0.0  # peft: B = 0에서 시작
     modules = arms.lora_modules(llm)
     assert len(modules) == 7 * llm.config.num_hidden_layers

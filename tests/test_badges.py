@@ -4,8 +4,9 @@ import shutil
 import nbformat
 import pytest
 
-from course_lib import REPO_ROOT, badges
-from course_lib.colab import SNIPPET_BEGIN, SNIPPET_END
+from course_lib import REPO_ROOT
+from course_lib.tooling import badges
+from course_lib.tooling.colab import SNIPPET_BEGIN, SNIPPET_END
 
 
 def test_every_notebook_has_its_own_badge():

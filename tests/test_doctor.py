@@ -5,7 +5,9 @@ import sys
 
 import pytest
 
-from course_lib import assets, doctor
+from course_lib import assets
+from course_lib.display import display_width
+from course_lib.tooling import doctor
 
 
 @pytest.fixture
@@ -81,5 +83,5 @@ def test_report_columns_align_with_hangul():
         [doctor.Check("torch", doctor.OK, "A"), doctor.Check("한글 글꼴", doctor.OK, "B")]
     )
     lines = [line for line in report.splitlines() if line.startswith("[")]
-    widths = [doctor._display_width(line[:-1]) for line in lines]  # 설명("A", "B")이 시작하는 칸
+    widths = [display_width(line[:-1]) for line in lines]  # 설명("A", "B")이 시작하는 칸
     assert len(set(widths)) == 1, lines

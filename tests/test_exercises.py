@@ -1,6 +1,6 @@
 """연습문제: 채점이 틀린 답을 실제로 거절하는지, 노트북과 등록부가 맞는지, 학생용 사본이 최신인지.
 
-모든 검사는 지금 있는 노트북과 `course_lib/exercises/exNN.py`에서 목록을 만든다(노트북이 늘어나면 검사도 늘어난다).
+모든 검사는 지금 있는 노트북과 `course_lib/tooling/exercises/exNN.py`에서 목록을 만든다(노트북이 늘어나면 검사도 늘어난다).
 정답이 자기 채점을 통과하는지는 `pytest --nbval`이 노트북을 실행하며 확인한다(틀리면 `check`가 예외를 던짐).
 """
 from __future__ import annotations
@@ -10,9 +10,11 @@ import json
 import nbformat
 import pytest
 
-from course_lib import REPO_ROOT, badges
-from course_lib import exercises as ex_pkg
-from course_lib.exercises import ExerciseFailed, Wrong, check, exercise, student, verdict
+from course_lib import REPO_ROOT
+from course_lib.tooling import badges
+from course_lib.tooling import exercises as ex_pkg
+from course_lib.tooling import student
+from course_lib.tooling.exercises import ExerciseFailed, Wrong, check, exercise, verdict
 
 REGISTRY = ex_pkg.load_all()
 EXERCISE_IDS = sorted(REGISTRY)
@@ -83,7 +85,7 @@ def test_notebook_checks_exactly_its_registered_exercises(source):
 @pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
 def test_each_exercise_lives_in_its_notebooks_module(exercise_id):
     module = REGISTRY[exercise_id].grade.__module__
-    assert module == f"course_lib.exercises.ex{ex_pkg.notebook_prefix(exercise_id)}", f"{exercise_id}이 {module}에 있습니다"
+    assert module == f"course_lib.tooling.exercises.ex{ex_pkg.notebook_prefix(exercise_id)}", f"{exercise_id}이 {module}에 있습니다"
 
 
 def test_every_registered_exercise_belongs_to_an_existing_notebook():

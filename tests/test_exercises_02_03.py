@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises import REGISTRY, load_all, verdict
+from course_lib.tooling.exercises import REGISTRY, load_all, verdict
 
 load_all()
 

@@ -5,7 +5,8 @@
 import nbformat
 import pytest
 
-from course_lib import REPO_ROOT, glossary
+from course_lib import REPO_ROOT
+from course_lib.tooling import glossary
 
 ENTRIES = glossary.load()
 IGNORED = glossary.ignored_names()

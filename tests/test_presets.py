@@ -5,8 +5,10 @@ import logging
 import pytest
 import torch
 
-from course_lib import doctor, lora, memory, preset_memory, presets, quant, train
+from course_lib import lora, memory, preset_memory, presets, quant, training, weight_memory
+from course_lib.tooling import doctor
 from course_lib.models import real
+from course_lib.models.vlm import build_vlm
 
 REAL = ("colab", "full")
 
@@ -18,8 +20,8 @@ def meta_vlm(request):
     spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
     logging.getLogger().setLevel(logging.ERROR)
     parts = real.build_meta_parts(spec)
-    llm = train.add_lora(parts.llm, config.lora, config.gradient_checkpointing)
-    vlm = parts.build_vlm(parts.siglip, llm, seed=config.seed)
+    llm = training.add_lora(parts.llm, config.lora, config.gradient_checkpointing)
+    vlm = build_vlm(parts.vision_encoder(), llm, seed=config.seed)
     return name, spec, config, vlm
 
 
@@ -53,18 +55,18 @@ def test_meta_architecture_matches_the_arithmetic(meta_vlm):
     llm_config, vision_config = spec.llm_config(), spec.vision_config()
     base = vlm.llm.get_base_model()
     assert next(base.parameters()).is_meta  # 가중치 메모리를 잡지 않았다
-    n_base = sum(p.numel() for n, p in base.named_parameters() if not train.is_lora_parameter(n))
+    n_base = sum(p.numel() for n, p in base.named_parameters() if not training.is_lora_parameter(n))
     assert n_base == lora.count_model_parameters(llm_config)
     assert sum(p.numel() for p in vlm.vision.parameters()) == real.vit_parameter_count(vision_config)
     assert vlm.vision.num_patches == real.vit_patch_tokens(vision_config)
     assert sum(p.numel() for p in vlm.projector.parameters()) == \
         real.projector_parameter_count(vision_config["vision_cfg"]["width"], llm_config.hidden_size)
     # NF4로 바뀌는 Linear 가중치(lm_head 제외)가 quant의 산수와 같다
-    plain = quant.build_meta_model(llm_config)
-    assert sorted(quant.quantizable_weights(plain).values()) == sorted(quant.quantized_weight_numels(llm_config))
+    plain = weight_memory.build_meta_model(llm_config)
+    assert sorted(weight_memory.quantizable_weights(plain).values()) == sorted(weight_memory.quantized_weight_numels(llm_config))
     for stage in config.stages:
-        counts = train.set_trainable(vlm, stage)
-        assert counts == train.expected_counts(vlm, stage, config.lora)
+        counts = training.set_trainable(vlm, stage)
+        assert counts == training.expected_counts(vlm, stage, config.lora)
     assert counts["lora"] == lora.count_lora_parameters(llm_config, config.lora.r, config.lora.target_modules)
     if name == "full":
         assert counts["lora"] == 43_646_976  # DESIGN §6: Qwen3-8B, r=16, 7모듈
@@ -93,7 +95,7 @@ def test_memory_pieces_are_the_library_arithmetic(name):
     n_lora = lora.count_lora_parameters(cfg, config.lora.r, config.lora.target_modules)
     n_proj = real.projector_parameter_count(vision["vision_cfg"]["width"], cfg.hidden_size)
     p = est.pieces
-    assert p["LLM 가중치"] == quant.quantized_model_bytes(cfg, "nf4+dq")
+    assert p["LLM 가중치"] == weight_memory.quantized_model_bytes(cfg, "nf4+dq")
     assert p["LoRA(가중치+기울기+AdamW)"] == 8 * n_lora + lora.adamw_state_bytes(n_lora) == 16 * n_lora
     assert p["프로젝터(가중치+기울기+AdamW)"] == 16 * n_proj
     assert p["시각 인코더 가중치(얼림)"] == 2 * real.vit_parameter_count(vision)
@@ -106,7 +108,7 @@ def test_memory_pieces_are_the_library_arithmetic(name):
     assert est.assumptions["image_tokens"] == real.vit_patch_tokens(vision)
     assert est.total == sum(p.values())
     if name == "full":  # DESIGN §6: NF4+DQ ≈ 6.07 GB (임베딩·lm_head는 16비트)
-        assert round(quant.to_gb(p["LLM 가중치"]), 2) == 6.07
+        assert round(weight_memory.to_gb(p["LLM 가중치"]), 2) == 6.07
     # 마이크로 배치를 반으로(두 GPU DDP) 하면 활성값과 로짓만 준다
     half = preset_memory.estimate(name, micro_batch=stage.batch_size // 2)
     assert half.pieces["LLM 가중치"] == p["LLM 가중치"] and half.total < est.total
@@ -114,7 +116,7 @@ def test_memory_pieces_are_the_library_arithmetic(name):
 
 def test_full_preset_estimate_fits_a_t4_but_not_a_tiny_gpu():
     est = preset_memory.estimate("full")
-    assert 16e9 > est.total > quant.quantized_model_bytes(presets.REAL_MODELS["full"].llm_config(), "nf4+dq")
+    assert 16e9 > est.total > weight_memory.quantized_model_bytes(presets.REAL_MODELS["full"].llm_config(), "nf4+dq")
     assert preset_memory.verdict(est, 80e9).startswith("이 GPU에서 실행 가능")
     assert preset_memory.verdict(est, 4 * 2**30).startswith("메모리 부족")
 

@@ -6,7 +6,8 @@ import pytest
 
 from course_lib import assets
 from course_lib.models import pretrained
-from course_lib.pretrain import ASSET_FILES, LLM_WEIGHTS_FILE, PretrainConfig, pretrain
+from course_lib.assets import ASSET_FILES, LLM_WEIGHTS_FILE
+from course_lib.pretrain import PretrainConfig, pretrain
 
 
 @pytest.fixture(scope="module")

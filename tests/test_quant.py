@@ -6,7 +6,7 @@ import torch
 
 bnb_functional = pytest.importorskip("bitsandbytes.functional")
 
-from course_lib import quant  # noqa: E402
+from course_lib import quant, weight_memory  # noqa: E402
 
 QWEN3_8B = dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
                 num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=False)
@@ -116,16 +116,16 @@ def test_bits_per_parameter_measured_from_storage():
 def test_weight_bytes_formula_equals_stored_tensors(numel, double_quant):
     q = quant.quantize_nf4(torch.randn(numel), double_quant=double_quant)
     stored = sum(t.numel() * t.element_size() for t in q.storage_tensors())
-    assert quant._nf4_weight_bytes(numel, double_quant) == stored
+    assert weight_memory.nf4_weight_bytes(numel, double_quant) == stored
 
 
 def test_qwen3_8b_weight_memory():
     from transformers import Qwen3Config
 
     config = Qwen3Config(**QWEN3_8B)
-    gigabytes = {s: round(quant.to_gb(quant.quantized_model_bytes(config, s)), 2) for s in quant.SCHEMES}
+    gigabytes = {s: round(weight_memory.to_gb(weight_memory.quantized_model_bytes(config, s)), 2) for s in weight_memory.SCHEMES}
     assert gigabytes == {"fp32": 32.76, "bf16": 16.38, "nf4": 6.40, "nf4+dq": 6.07}
-    breakdown = quant.weight_memory_breakdown(config, "nf4+dq")
+    breakdown = weight_memory.weight_memory_breakdown(config, "nf4+dq")
     assert breakdown["params"] == 8_190_735_360
     assert round(breakdown["other_params"] / 1e9, 2) == 1.24  # 임베딩 + lm_head (+ norm)은 16비트로 남는다
 
@@ -136,10 +136,10 @@ def test_quantized_weights_match_meta_model():
     from course_lib.lora import count_model_parameters
 
     config = Qwen3Config(**QWEN3_8B)
-    model = quant.build_meta_model(config)
-    found = quant.quantizable_weights(model)
+    model = weight_memory.build_meta_model(config)
+    found = weight_memory.quantizable_weights(model)
     assert not any(name.startswith("lm_head") for name in found)
-    assert sorted(found.values()) == sorted(quant.quantized_weight_numels(config))
+    assert sorted(found.values()) == sorted(weight_memory.quantized_weight_numels(config))
     assert sum(p.numel() for p in model.parameters()) == count_model_parameters(config)
 
 
@@ -149,4 +149,4 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="dtype"):
         quant.quantize_nf4(torch.arange(64))
     with pytest.raises(ValueError, match="scheme"):
-        quant.weight_memory_breakdown(None, "int8")
+        weight_memory.weight_memory_breakdown(None, "int8")

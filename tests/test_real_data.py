@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from course_lib import main_job, presets, real_data, train, world
+from course_lib import presets, real_data, training, world
+from course_lib.training import main_job
 
 REPO = Path(__file__).resolve().parent.parent
 OVERRIDES = ["n_train=64", "n_val=16", "stages.0.batch_size=8", "stages.1.batch_size=8", "stages.1.grad_accum=2",
@@ -144,9 +145,9 @@ def _real_config():
 def test_overrides_are_validated():
     config = _real_config()
     assert (config.n_train, config.stages[1].grad_accum, config.lora.r) == (64, 2, 4)
-    with pytest.raises(train.ConfigError, match="unknown key"):
+    with pytest.raises(training.ConfigError, match="unknown key"):
         main_job.apply_overrides(config, ["stages.7.batch_size=2"])
-    with pytest.raises(train.ConfigError, match="lr_lora"):
+    with pytest.raises(training.ConfigError, match="lr_lora"):
         main_job.apply_overrides(config, ["stages.1.lr_lora=-1"])
 
 
@@ -158,7 +159,7 @@ def test_trainer_on_real_format_data_reports_siglip_score_and_val_loss(llava):
     parts = load_parts()
     train_data, val_data = real_data.make_splits(llava, config.n_train, config.n_val, 48, seed=0)
     evaluator = real_data.RealEvaluator(real_data.MiniSiglipScorer(parts.siglip, parts.tokenizer), max_items=8)
-    trainer = train.Trainer(config, parts, progress=False, train_data=train_data, val_data=val_data,
+    trainer = training.Trainer(config, parts, progress=False, train_data=train_data, val_data=val_data,
                             evaluator=evaluator, log=lambda _: None).run()
     evals = trainer.history.evals
     assert len(evals) == sum(s.epochs for s in config.stages)
@@ -178,10 +179,10 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
     torch.manual_seed(config.seed)
     parts = load_parts()
     train_data, val_data = real_data.make_splits(llava, config.n_train, config.n_val, 48, seed=config.seed)
-    single = train.Trainer(config, parts, progress=False, train_data=train_data, val_data=val_data,
+    single = training.Trainer(config, parts, progress=False, train_data=train_data, val_data=val_data,
                            evaluator=real_data.RealEvaluator(real_data.MiniSiglipScorer(parts.siglip, parts.tokenizer)),
                            log=lambda _: None).run()
-    one = train.trainable_state(single.accelerator.unwrap_model(single.vlm))
+    one = training.trainable_state(single.accelerator.unwrap_model(single.vlm))
     sets = [x for item in OVERRIDES for x in ("--set", item)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541", "-m",
            "course_lib", "train", "--preset", "mini", "--data", str(llava), "--out", str(tmp_path / "two"),

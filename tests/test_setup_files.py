@@ -9,15 +9,14 @@ import pytest
 import yaml
 
 from course_lib import REPO_ROOT
-from course_lib.badges import tomllib
+from course_lib.tooling.project import load_pyproject
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 CI_RUN = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
 def _pyproject():
-    with open(REPO_ROOT / "pyproject.toml", "rb") as f:
-        return tomllib.load(f)
+    return load_pyproject(REPO_ROOT)
 
 
 def readme_command(marker: str) -> str:

@@ -12,16 +12,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from course_lib import assets, train
+from course_lib import assets, training
 from course_lib.models import pretrained
+from course_lib.models.vlm import build_vlm
+import course_lib.training.optim  # noqa: F401 (monkeypatch가 training.optim을 찾는다)
 
-TINY = train.TrainConfig(
+TINY = training.TrainConfig(
     stages=(
-        train.StageConfig("stage1", epochs=1, lr_projector=2e-3, lr_lora=0.0, batch_size=8, warmup_steps=2),
-        train.StageConfig("stage2", epochs=2, lr_projector=1e-3, lr_lora=1e-3, batch_size=8, grad_accum=2,
+        training.StageConfig("stage1", epochs=1, lr_projector=2e-3, lr_lora=0.0, batch_size=8, warmup_steps=2),
+        training.StageConfig("stage2", epochs=2, lr_projector=1e-3, lr_lora=1e-3, batch_size=8, grad_accum=2,
                           warmup_steps=2),
     ),
-    lora=train.LoraSettings(r=4, alpha=8, dropout=0.1, target_modules=("q_proj", "v_proj", "down_proj")),
+    lora=training.LoraSettings(r=4, alpha=8, dropout=0.1, target_modules=("q_proj", "v_proj", "down_proj")),
     n_train=64, n_val=16, n_test=16, checkpoint_every=3, mixed_precision="no", preset="tiny",
     cache_vision_features=True,  # mini 프리셋과 같은 경로(이어 하기·두 프로세스 시험도 캐시를 거친다)
 )
@@ -40,18 +42,18 @@ def llm_base_state(vlm):
 # ---------------------------------------------------------------- 잘못된 설정
 
 @pytest.mark.parametrize("make, field", [
-    (lambda: train.LoraSettings(r=0), "r"),
-    (lambda: train.LoraSettings(r=-4), "r"),
-    (lambda: train.LoraSettings(target_modules=("qkv_proj",)), "target_modules"),
-    (lambda: train.StageConfig("s", epochs=1, lr_projector=-1e-3, lr_lora=0.0), "lr_projector"),
-    (lambda: train.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=-5e-5), "lr_lora"),
-    (lambda: train.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=0.0, grad_accum=0), "grad_accum"),
-    (lambda: train.StageConfig("s", epochs=0, lr_projector=1e-3, lr_lora=0.0), "epochs"),
-    (lambda: train.StageConfig("s", epochs=1, lr_projector=0.0, lr_lora=0.0), "lr_projector"),
+    (lambda: training.LoraSettings(r=0), "r"),
+    (lambda: training.LoraSettings(r=-4), "r"),
+    (lambda: training.LoraSettings(target_modules=("qkv_proj",)), "target_modules"),
+    (lambda: training.StageConfig("s", epochs=1, lr_projector=-1e-3, lr_lora=0.0), "lr_projector"),
+    (lambda: training.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=-5e-5), "lr_lora"),
+    (lambda: training.StageConfig("s", epochs=1, lr_projector=1e-3, lr_lora=0.0, grad_accum=0), "grad_accum"),
+    (lambda: training.StageConfig("s", epochs=0, lr_projector=1e-3, lr_lora=0.0), "epochs"),
+    (lambda: training.StageConfig("s", epochs=1, lr_projector=0.0, lr_lora=0.0), "lr_projector"),
     (lambda: replace(TINY, n_train=0), "n_train"),
 ])
 def test_bad_config_is_refused_naming_the_field(make, field):
-    with pytest.raises(train.ConfigError, match=rf"^{field}: "):
+    with pytest.raises(training.ConfigError, match=rf"^{field}: "):
         make()
 
 
@@ -61,23 +63,23 @@ def test_missing_data_is_refused_with_the_fix(tmp_path):
 
 
 def test_missing_config_file_is_refused(tmp_path):
-    from course_lib.main_job import load_config
+    from course_lib.training.main_job import load_config
 
     class Args:
         config, preset, seed = str(tmp_path / "nope.json"), "mini", None
 
-    with pytest.raises(train.ConfigError, match="^config: "):
+    with pytest.raises(training.ConfigError, match="^config: "):
         load_config(Args)
 
 
 def test_config_round_trips_through_json():
-    assert train.TrainConfig.from_json(TINY.to_json()) == TINY
+    assert training.TrainConfig.from_json(TINY.to_json()) == TINY
 
 
 # ---------------------------------------------------------------- 얼리기
 
 def test_stage1_updates_no_llm_weight_but_trains_projector():
-    trainer = train.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False)
+    trainer = training.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False)
     vlm = trainer.vlm
     before_llm, before_proj = llm_base_state(vlm), [p.detach().clone() for p in vlm.projector.parameters()]
     trainer.run_stage(0)
@@ -87,7 +89,7 @@ def test_stage1_updates_no_llm_weight_but_trains_projector():
 
 
 def test_stage2_trains_lora():
-    trainer = train.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False).run()
+    trainer = training.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False).run()
     lora_b = [p for n, p in trainer.vlm.llm.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b), "2단계가 LoRA를 학습하지 않았다(lora_B = 0)"
     base = pretrained.load_llm()
@@ -98,14 +100,14 @@ def test_stage2_trains_lora():
 
 def test_cached_vision_features_train_the_same_weights_as_the_encoder_every_step():
     config = replace(TINY, eval_every_epoch=False, checkpoint_every=0, lora=replace(TINY.lora, dropout=0.0))
-    runs = {cache: train.Trainer(replace(config, cache_vision_features=cache), fresh_parts(), progress=False).run()
+    runs = {cache: training.Trainer(replace(config, cache_vision_features=cache), fresh_parts(), progress=False).run()
             for cache in (False, True)}
     assert runs[False]._vision_features() is None
     cached = runs[True]._vision_features()
     assert cached.shape == (config.n_train, runs[True].vlm.vision.num_patches, runs[True].vlm.vision.hidden_size)
     with torch.no_grad():
         torch.testing.assert_close(cached[:5], runs[True].vlm.vision(runs[True].train_data.images[:5]))
-    plain, fast = (train.trainable_state(runs[c].vlm) for c in (False, True))
+    plain, fast = (training.trainable_state(runs[c].vlm) for c in (False, True))
     assert plain.keys() == fast.keys()
     for key in plain:  # 이 기계에서는 비트까지 같지만, 배치 크기에 따라 커널이 달라지는 CPU를 위해 오차를 둔다
         torch.testing.assert_close(fast[key], plain[key], atol=1e-6, rtol=1e-5)
@@ -117,7 +119,7 @@ def test_feature_cache_turns_itself_off_for_data_read_from_files():
             raise AssertionError("캐시를 만들려고 그림 전체를 읽었다")
 
     messages = []
-    trainer = train.Trainer(TINY, fresh_parts(), progress=False, log=messages.append)
+    trainer = training.Trainer(TINY, fresh_parts(), progress=False, log=messages.append)
     trainer.train_data.images = FileImages()
     fingerprint = trainer.config.fingerprint()
     assert trainer._vision_features() is None and trainer._vision_features() is None
@@ -126,44 +128,51 @@ def test_feature_cache_turns_itself_off_for_data_read_from_files():
 
 
 def test_trainable_counts_match_lora_arithmetic():
-    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
+    trainer = training.Trainer(TINY, fresh_parts(), progress=False)
     for stage in TINY.stages:
-        train.build_optimizer(trainer.vlm, stage, TINY.lora)
-        assert train.trainable_counts(trainer.vlm) == train.expected_counts(trainer.vlm, stage, TINY.lora)
+        training.build_optimizer(trainer.vlm, stage, TINY.lora)
+        assert training.trainable_counts(trainer.vlm) == training.expected_counts(trainer.vlm, stage, TINY.lora)
 
 
 def test_seed_style_freezing_is_caught(monkeypatch):
     """원문의 버그: 1단계에서 LLM 전체(LoRA 포함)를 얼린 뒤 2단계에서 requires_grad인 것만 모으면 LoRA가 빠진다."""
-    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
+    trainer = training.Trainer(TINY, fresh_parts(), progress=False)
 
     def seed_style(vlm, stage):
         vlm.llm.requires_grad_(False)
         vlm.projector.requires_grad_(True)
-        return train.trainable_counts(vlm)
+        return training.trainable_counts(vlm)
 
-    monkeypatch.setattr(train, "set_trainable", seed_style)
-    with pytest.raises(RuntimeError, match="trainable count mismatch"):
-        train.build_optimizer(trainer.vlm, TINY.stages[1], TINY.lora)
+    monkeypatch.setattr(training.optim, "set_trainable", seed_style)
+    with pytest.raises(training.TrainableCountError, match=r"'lora' 그룹.*empty parameter group"):
+        training.build_optimizer(trainer.vlm, TINY.stages[1], TINY.lora)
+
+
+def test_count_mismatch_is_caught():
+    """붙인 LoRA와 설정이 다르면(여기서는 대상 모듈) 학습 파라미터 수가 산수와 달라 멈춘다."""
+    trainer = training.Trainer(TINY, fresh_parts(), progress=False)
+    other = training.LoraSettings(r=4, alpha=8, target_modules=("q_proj",))
+    with pytest.raises(training.TrainableCountError, match="trainable count mismatch"):
+        training.build_optimizer(trainer.vlm, TINY.stages[1], other)
 
 
 def test_empty_group_fails_loudly():
-    trainer = train.Trainer(TINY, fresh_parts(), progress=False)
-    no_lora = train.LoraSettings(r=4, alpha=8, target_modules=("q_proj",))
-    for _, p in trainer.vlm.llm.named_parameters():
-        p.requires_grad_(False)
-    with pytest.raises(RuntimeError):
-        train.build_optimizer(trainer.vlm, TINY.stages[1], no_lora)
+    """LoRA 학습률이 0보다 큰데 LLM에 LoRA가 없으면(붙이는 것을 잊음) 빈 그룹이라며 멈춘다."""
+    parts = fresh_parts()
+    vlm = build_vlm(parts.vision_encoder(), parts.llm)  # add_lora를 부르지 않았다
+    with pytest.raises(training.TrainableCountError, match=r"'lora' 그룹.*empty parameter group"):
+        training.build_optimizer(vlm, TINY.stages[1], TINY.lora)
 
 
 # ---------------------------------------------------------------- 최고 체크포인트
 
 def test_best_checkpoint_has_the_highest_siglip_score(tmp_path):
-    trainer = train.Trainer(TINY, fresh_parts(), out_dir=tmp_path, progress=False).run()
+    trainer = training.Trainer(TINY, fresh_parts(), out_dir=tmp_path, progress=False).run()
     scores = [e["siglip_score"] for e in trainer.history.evals]
     assert len(scores) == sum(s.epochs for s in TINY.stages)
     assert trainer.best["siglip_score"] == max(scores)
-    weights, *_ = train.read_checkpoint(tmp_path / "checkpoints" / "best")
-    train.load_trainable_state(trainer.vlm, weights)
+    weights, *_ = training.read_checkpoint(tmp_path / "checkpoints" / "best")
+    training.load_trainable_state(trainer.vlm, weights)
     assert trainer.evaluate()["siglip_score"] == pytest.approx(max(scores), abs=1e-6)
 
 
@@ -225,12 +234,12 @@ def test_sigkill_mid_stage2_then_resume_is_bit_identical(tmp_path, tiny_config_f
 
 
 def test_sigkill_during_checkpoint_write_keeps_last_good_one(tmp_path, tiny_config_file, uninterrupted):
-    proc = _cli(tmp_path, tiny_config_file, env={train.CRASH_ENV: "step-0000012"})
+    proc = _cli(tmp_path, tiny_config_file, env={training.checkpoint.CRASH_ENV: "step-0000012"})
     proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
     checkpoints = tmp_path / "checkpoints"
     assert any(p.name.startswith("step-0000012.tmp") for p in checkpoints.iterdir()), "쓰는 도중에 죽지 않았다"
-    assert train.latest_checkpoint(tmp_path).name == "step-0000009"  # 마지막 완전한 체크포인트는 그대로
+    assert training.latest_checkpoint(tmp_path).name == "step-0000009"  # 마지막 완전한 체크포인트는 그대로
     resumed = _cli(tmp_path, tiny_config_file, "--resume")
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output

@@ -4,9 +4,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from course_lib import world
-from course_lib.models.llm import LORA_TARGET_MODULES
-from course_lib.models.pretrained import build_vlm
-from course_lib.models.vlm import IGNORE_INDEX, encode_captions
+from course_lib.lora import LINEAR_MODULES as LORA_TARGET_MODULES
+from course_lib.models.vlm import IGNORE_INDEX, build_vlm, encode_captions
 
 
 @pytest.fixture
@@ -17,7 +16,7 @@ def batch(tokenizer):
 
 
 def test_forward_shapes(parts, fresh_llm, batch):
-    vlm = build_vlm(parts.siglip, fresh_llm)
+    vlm = build_vlm(parts.vision_encoder(), fresh_llm)
     pixels, text, _ = batch
     out = vlm(pixels, text.input_ids, text.attention_mask, labels=text.labels)
     n_image = vlm.vision.num_patches
@@ -57,7 +56,7 @@ def test_context_rows_label_only_the_caption(tokenizer):
 
 def test_loss_ignores_image_and_prompt_positions(parts, fresh_llm, batch):
     """손실을 캡션 토큰만으로 손수 계산한 값과 같아야 한다. 그림이나 지시문 자리가 섞이면 달라진다."""
-    vlm = build_vlm(parts.siglip, fresh_llm).eval()
+    vlm = build_vlm(parts.vision_encoder(), fresh_llm).eval()
     pixels, text, _ = batch
     out = vlm(pixels, text.input_ids, text.attention_mask, labels=text.labels)
     n_image = vlm.vision.num_patches
@@ -71,7 +70,7 @@ def test_loss_ignores_image_and_prompt_positions(parts, fresh_llm, batch):
 
 
 def test_vision_is_frozen_and_projector_gets_gradients(parts, fresh_llm, batch):
-    vlm = build_vlm(parts.siglip, fresh_llm)
+    vlm = build_vlm(parts.vision_encoder(), fresh_llm)
     fresh_llm.requires_grad_(False)
     pixels, text, _ = batch
     vlm(pixels, text.input_ids, text.attention_mask, labels=text.labels).loss.backward()
@@ -81,7 +80,7 @@ def test_vision_is_frozen_and_projector_gets_gradients(parts, fresh_llm, batch):
 
 
 def test_wrong_image_size_is_refused(parts, fresh_llm, tokenizer):
-    vlm = build_vlm(parts.siglip, fresh_llm)
+    vlm = build_vlm(parts.vision_encoder(), fresh_llm)
     text = encode_captions(tokenizer, ["왼쪽 위에 큰 빨간 원이 있다."])
     with pytest.raises(ValueError, match="image size"):
         vlm(torch.zeros(1, 3, 32, 32), text.input_ids, text.attention_mask)
@@ -90,7 +89,7 @@ def test_wrong_image_size_is_refused(parts, fresh_llm, tokenizer):
 def test_peft_and_gradient_checkpointing(parts, fresh_llm, batch):
     llm = get_peft_model(fresh_llm, LoraConfig(r=4, lora_alpha=8, target_modules=list(LORA_TARGET_MODULES)))
     llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    vlm = build_vlm(parts.siglip, llm).train()
+    vlm = build_vlm(parts.vision_encoder(), llm).train()
     pixels, text, _ = batch
     for name, p in llm.named_parameters():
         p.requires_grad_("lora_" in name)
@@ -103,7 +102,7 @@ def test_peft_and_gradient_checkpointing(parts, fresh_llm, batch):
 
 
 def test_generate_returns_korean_strings(parts, fresh_llm, tokenizer):
-    vlm = build_vlm(parts.siglip, fresh_llm)
+    vlm = build_vlm(parts.vision_encoder(), fresh_llm)
     pixels = world.render_batch(world.make_scenes("test", 3))
     captions = vlm.generate(pixels, tokenizer, max_new_tokens=12)
     assert len(captions) == 3 and all(isinstance(c, str) and c for c in captions)

@@ -19,19 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import open_clip
 import torch
 from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, Qwen3Config, Qwen3ForCausalLM
 
-from course_lib.models.projector import Projector
-from course_lib.models.vlm import MiniVLM
+from course_lib.models.llm import qwen3_8b_config
+from course_lib.precision import compute_dtype
+
 
 
 # ---------------------------------------------------------------- 설정(허브에서 받지 않고 손으로 적음)
 
 def qwen3_small_config(size: str):
     """Qwen3-0.6B / Qwen3-1.7B의 공개 config.json과 같은 값. 둘 다 임베딩을 묶는다(tie_word_embeddings)."""
-    from transformers import Qwen3Config
-
     hidden, inter = {"0.6B": (1024, 3072), "1.7B": (2048, 6144)}[size]
     return Qwen3Config(
         vocab_size=151936, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=28,
@@ -56,14 +57,10 @@ class ModelSpec:
 
     def llm_config(self):
         if self.llm_size == "8B":
-            from course_lib.models.llm import qwen3_8b_config
-
             return qwen3_8b_config()
         return qwen3_small_config(self.llm_size)
 
     def vision_config(self) -> dict:
-        import open_clip
-
         config = open_clip.get_model_config(self.vision_model)
         if config is None:
             raise ValueError(f"vision_model: open_clip에 {self.vision_model!r} 모델이 없습니다 (vision_model: unknown)")
@@ -161,54 +158,28 @@ class OpenClipScorer(nn.Module):
 
 @dataclass
 class RealParts:
-    """`train.Trainer`가 받는 부품 묶음. `siglip` 자리에는 시각 타워(visual)가 들어가고,
-    `build_vlm`이 그것을 `RealVisionEncoder`로 감싼다(작은 세계의 `pretrained.build_vlm` 대신)."""
+    """`training.Trainer`가 받는 부품 묶음. `siglip` 자리에는 시각 타워(visual)가 들어가고,
+    `vision_encoder()`가 그것을 `RealVisionEncoder`로 감싼다(미니 월드의 `pretrained.Parts.vision_encoder` 대신)."""
     tokenizer: object
     siglip: nn.Module
     llm: nn.Module
     scorer: nn.Module | None = None
     feature_layer: int = -2
 
-    def build_vlm(self, visual: nn.Module, llm: nn.Module, seed: int = 0) -> MiniVLM:
-        return build_real_vlm(visual, llm, seed=seed, feature_layer=self.feature_layer)
-
-
-def build_real_vlm(visual: nn.Module, llm: nn.Module, seed: int = 0, feature_layer: int = -2) -> MiniVLM:
-    encoder = RealVisionEncoder(visual, feature_layer=feature_layer)
-    llm_hidden = llm.get_input_embeddings().embedding_dim
-    device = "meta" if next(llm.parameters()).is_meta else "cpu"
-    with torch.random.fork_rng(devices=[]), torch.device(device):
-        torch.manual_seed(seed)
-        projector = Projector(encoder.hidden_size, llm_hidden)
-    return MiniVLM(encoder, projector, llm)
+    def vision_encoder(self) -> "RealVisionEncoder":
+        return RealVisionEncoder(self.siglip, feature_layer=self.feature_layer)
 
 
 def build_meta_parts(spec: ModelSpec) -> RealParts:
     """다운로드 없이 구조만: meta 장치의 Qwen3 + open_clip 시각 타워. 가중치 값은 없다."""
-    import open_clip
-    from transformers import Qwen3ForCausalLM
-
     with torch.device("meta"):
         llm = Qwen3ForCausalLM(spec.llm_config())
     clip = open_clip.create_model(spec.vision_model, pretrained=None, device="meta")
     return RealParts(tokenizer=None, siglip=clip.visual, llm=llm, scorer=None, feature_layer=spec.feature_layer)
 
 
-def compute_dtype(mixed_precision: str) -> torch.dtype:
-    """bf16을 지원하는 GPU(A100, L4, H100)는 bf16, 아니면(T4) fp16. CPU는 fp32."""
-    if mixed_precision == "bf16":
-        return torch.bfloat16
-    if mixed_precision == "fp16":
-        return torch.float16
-    if mixed_precision == "auto" and torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
 def bnb_config(spec: ModelSpec, dtype: torch.dtype):
     """원문의 QLoRA 설정: NF4, 이중 양자화, 계산은 bf16(없으면 fp16)."""
-    from transformers import BitsAndBytesConfig
-
     if spec.quantization is None:
         return None
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
@@ -218,9 +189,6 @@ def bnb_config(spec: ModelSpec, dtype: torch.dtype):
 
 def load_real_parts(spec: ModelSpec, mixed_precision: str = "auto", device_index: int | None = None) -> RealParts:
     """허브에서 받아 부품을 만든다(여기서만 다운로드가 일어난다). 여러 GPU면 프로세스마다 자기 GPU에 싣는다."""
-    import open_clip
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if not torch.cuda.is_available():
         raise RuntimeError("실제 프리셋(colab/full)은 CUDA GPU가 필요합니다. CPU에서는 `--preset mini`를 쓰세요 "
                            "(real presets need a CUDA GPU)")

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import open_clip
 import torch
 from torch import nn
 
-from course_lib import world
+from course_lib import assets, quiet, world
 
-SIGLIP_NAME = "mini-siglip-vit-p12"
+SIGLIP_NAME = PurePosixPath(assets.SIGLIP_CONFIG_FILE).stem  # "mini-siglip-vit-p12"
 CONTEXT_LENGTH = 40
 PIXEL_MEAN = 0.5
 PIXEL_STD = 0.25
@@ -52,16 +52,10 @@ def build_siglip(config: dict) -> nn.Module:
     """설정대로 빈 모델을 만든다. 가중치는 부르는 쪽(`models.pretrained.load_siglip`)이 곧바로 채운다.
 
     open_clip은 `pretrained=None`일 때 "무작위로 초기화했다"는 경고를 남기는데, 이 강의에서는 늘 뒤이어
-    가중치를 불러오므로 학습자를 헷갈리게 할 뿐이라 그 경고만 끈다.
+    가중치를 불러오므로 학습자를 헷갈리게 할 뿐이라 그 경고만 거른다(`course_lib.quiet`).
     """
-    import logging
-
-    name = register_siglip_config(config)
-    logging.disable(logging.WARNING)
-    try:
-        return open_clip.create_model(name, pretrained=None, output_dict=True)
-    finally:
-        logging.disable(logging.NOTSET)
+    quiet.install_log_filters()
+    return open_clip.create_model(register_siglip_config(config), pretrained=None, output_dict=True)
 
 
 def normalize_pixels(pixel_values: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from course_lib.models.projector import Projector
 from course_lib.text import PROMPT
 
 IGNORE_INDEX = -100
@@ -123,3 +124,31 @@ class MiniVLM(nn.Module):
                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         self.train(was_training)
         return [c.strip() for c in tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def caption_loss_sum(vlm, pixel_values, text: TextBatch, vision_features=None) -> tuple[torch.Tensor, int]:
+    """캡션 토큰의 음의 로그우도 합과 토큰 수. 누적·여러 프로세스에서도 전체 토큰 평균이 되도록 합으로 둔다.
+
+    `vision_features`(미리 계산한 인코더 출력)를 주면 `pixel_values`는 None이어도 된다.
+    """
+    out = vlm(pixel_values, text.input_ids, text.attention_mask, vision_features=vision_features)
+    n_image = out.logits.shape[1] - text.input_ids.shape[1]
+    logits = out.logits[:, n_image:-1].float()
+    labels = text.labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
+                                             reduction="sum")
+    return loss, int((labels != IGNORE_INDEX).sum())
+
+
+def build_vlm(encoder: nn.Module, llm: nn.Module, seed: int = 0) -> MiniVLM:
+    """얼어 있는 시각 인코더 + 무작위 초기화 프로젝터(seed로 고정) + LLM.
+
+    인코더는 `hidden_size`(패치 토큰의 폭)와 `num_patches`를 가진 모듈이다: 미니 월드의 `vision.VisionEncoder`,
+    실제 규모의 `real.RealVisionEncoder`. LLM이 meta 장치에 있으면(구조만 셀 때) 프로젝터도 meta에 만든다.
+    """
+    llm_hidden = llm.get_input_embeddings().embedding_dim
+    device = "meta" if next(llm.parameters()).is_meta else "cpu"
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        projector = Projector(encoder.hidden_size, llm_hidden)
+    return MiniVLM(encoder, projector, llm)

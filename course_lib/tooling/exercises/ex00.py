@@ -1,7 +1,7 @@
 """노트북 00(준비와 작은 세계)의 연습문제 채점."""
 from __future__ import annotations
 
-from course_lib.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 
 def _always_i(word):

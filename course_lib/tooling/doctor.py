@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import logging
 import os
 import platform
-import re
 import sys
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REPO_ROOT, data_dir as default_data_dir
-from .assets import MANIFEST_NAME, REBUILD_COMMAND, verify_assets
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion
+
+from course_lib import REPO_ROOT, data_dir as default_data_dir, quiet
+from course_lib.assets import MANIFEST_NAME, REBUILD_COMMAND, verify_assets
+from course_lib.display import display_width, pad
+from course_lib.tooling.project import load_pyproject
 
 OK, WARN, FAIL = "정상", "참고", "실패"
 
@@ -49,27 +52,24 @@ def _requirements() -> dict[str, str]:
     except importlib.metadata.PackageNotFoundError:
         lines = []
     if not lines and (REPO_ROOT / "pyproject.toml").is_file():
-        from .badges import tomllib
-
-        with open(REPO_ROOT / "pyproject.toml", "rb") as f:
-            lines = tomllib.load(f)["project"]["dependencies"]
+        lines = load_pyproject(REPO_ROOT)["project"]["dependencies"]
     found = {}
     for line in lines:
-        if "extra ==" in line:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
             continue
-        match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*([^;]*)", line)
-        if match:
-            found[match[1].lower().replace("_", "-")] = match[2].strip()
+        if requirement.marker is not None and "extra" in str(requirement.marker):
+            continue
+        found[requirement.name.lower().replace("_", "-")] = str(requirement.specifier)
     return found
 
 
 def _in_range(version: str, spec: str) -> bool | None:
     try:
-        from packaging.specifiers import SpecifierSet
-
         return SpecifierSet(spec).contains(version, prereleases=True)
-    except Exception:
-        return None  # packaging이 없거나 버전 문자열이 특이함: 판단하지 않는다
+    except InvalidVersion:
+        return None  # 버전 문자열이 특이함: 판단하지 않는다
 
 
 def check_python() -> Check:
@@ -80,14 +80,9 @@ def check_python() -> Check:
 
 
 def _import_quietly(module: str):
-    # bitsandbytes는 CPU에서 import할 때 `kernels` 모듈이 없다는 경고를 남긴다. 무해하다(README 참고).
-    bnb_logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
-    old_level = bnb_logger.level
-    bnb_logger.setLevel(logging.ERROR)
-    try:
-        return importlib.import_module(module)
-    finally:
-        bnb_logger.setLevel(old_level)
+    # bitsandbytes는 CPU에서 import할 때 `kernels` 모듈이 없다는 무해한 경고를 남긴다(course_lib.quiet).
+    quiet.install_log_filters()
+    return importlib.import_module(module)
 
 
 def check_package(dist: str, module: str, spec: str | None) -> Check:
@@ -118,7 +113,7 @@ def _cpu_name() -> str:
 
 
 def check_hardware() -> list[Check]:
-    import torch
+    import torch  # doctor는 torch 없이 떠야 깨진 torch를 보고할 수 있다: torch는 쓰는 곳에서 부른다
 
     checks = [Check("CPU", OK, f"{_cpu_name()}, {os.cpu_count()}코어, torch 스레드 {torch.get_num_threads()}")]
     if torch.cuda.is_available():
@@ -157,7 +152,7 @@ def check_assets(data_dir: str | os.PathLike | None = None) -> list[Check]:
 
 
 def check_hangul() -> Check:
-    from .plots import hangul_renders
+    from course_lib.plots import hangul_renders  # matplotlib은 무겁다: 이 점검을 할 때만
 
     ok, detail = hangul_renders()
     if ok:
@@ -177,17 +172,11 @@ def run_checks(data_dir: str | os.PathLike | None = None) -> list[Check]:
     return checks
 
 
-def _display_width(text: str) -> int:
-    """터미널에서 차지하는 칸 수(한글은 두 칸)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def format_report(checks: list[Check]) -> str:
-    width = max(_display_width(c.name) for c in checks)
+    width = max(display_width(c.name) for c in checks)
     lines = ["강의 환경 점검(course_lib doctor)", ""]
     for c in checks:
-        padding = " " * (width - _display_width(c.name))
-        lines.append(f"[{c.status}] {c.name}{padding}  {c.detail}")
+        lines.append(f"[{c.status}] {pad(c.name, width)}  {c.detail}")
     failures = [c for c in checks if c.status == FAIL]
     lines.append("")
     if failures:
@@ -209,10 +198,11 @@ def main(data_dir: str | os.PathLike | None = None) -> int:
 
 def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> tuple[str, bool]:
     """프리셋이 필요한 메모리(조각별, 계산)와 한국어 판정. (보고서, 이 기계에서 실행 가능한지)."""
+    # torch를 쓰는 모듈은 여기서 부른다: doctor는 torch가 깨진 환경에서도 떠서 그것을 알려야 한다.
     import torch
 
-    from . import presets
-    from .preset_memory import GiB, REFERENCE_GPUS, estimate, verdict
+    from course_lib import presets
+    from course_lib.preset_memory import GiB, REFERENCE_GPUS, estimate, verdict
 
     try:
         est = estimate(name, data_dir=data_dir) if name == "mini" else estimate(name)
@@ -256,7 +246,7 @@ def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> t
 
 
 def preset_main(name: str, data_dir=None, gpu_gib: float | None = None) -> int:
-    import torch
+    import torch  # preset_report와 같은 이유로 여기서
 
     report, fits = preset_report(name, data_dir, None if gpu_gib is None else gpu_gib * 2**30)
     print(report)

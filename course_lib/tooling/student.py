@@ -26,7 +26,10 @@ from pathlib import Path
 
 import nbformat
 
-from .. import REPO_ROOT
+from course_lib import REPO_ROOT
+from course_lib.tooling.cells import badge_markdown, with_badge, with_snippet
+from course_lib.tooling.colab import bootstrap_snippet
+from course_lib.tooling.project import course_settings
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -161,17 +164,13 @@ def student_path(source: Path, root: Path = REPO_ROOT) -> Path:
 
 
 def _student_first_cell(source: str, badge: str, name: str) -> str:
-    from ..badges import _with_badge
-
-    lines = _with_badge(source, badge).split("\n")
+    lines = with_badge(source, badge).split("\n")
     note = STUDENT_NOTE.format(raise_=RAISE, name=name)
     return "\n".join([lines[0], "", note] + lines[1:])
 
 
 def student_notebook(nb: nbformat.NotebookNode, name: str, root: Path = REPO_ROOT) -> nbformat.NotebookNode:
     """원본 노트북 `nb`(파일 이름 `name`)의 학생용 사본. `nb`는 바꾸지 않는다."""
-    from ..badges import _with_snippet, badge_markdown, bootstrap_snippet, course_settings
-
     problems = marker_problems(nb, name)
     if problems:
         raise MarkerError("\n".join(problems))
@@ -187,7 +186,7 @@ def student_notebook(nb: nbformat.NotebookNode, name: str, root: Path = REPO_ROO
         badge = badge_markdown(root / STUDENT_DIR / name, settings, root)
         student.cells[0].source = _student_first_cell(student.cells[0].source, badge, name)
     if len(student.cells) > 1 and student.cells[1].cell_type == "code":
-        student.cells[1].source = _with_snippet(student.cells[1].source, bootstrap_snippet(settings.slug, settings.branch))
+        student.cells[1].source = with_snippet(student.cells[1].source, bootstrap_snippet(settings.slug, settings.branch))
     return student
 
 

@@ -2,7 +2,7 @@
 
 - 셀 1(마크다운)의 첫 줄: `[![Colab에서 열기](…colab-badge.svg)](https://colab.research.google.com/github/<slug>/blob/<branch>/<노트북 경로>)`
   학생용 사본(notebooks/student/*.ipynb)은 자기 경로를 가리키는 배지를 받는다.
-- 셀 2(코드)의 맨 앞: `course_lib.colab.bootstrap_snippet()` (표시 주석 사이를 통째로 바꾼다)
+- 셀 2(코드)의 맨 앞: `course_lib.tooling.colab.bootstrap_snippet()` (표시 주석 사이를 통째로 바꾼다)
 - README.md의 강의 지도 표(`<!-- course-map:start -->` … `<!-- course-map:end -->`): 원본·학생용 배지, 잰 CPU 시간, 연습문제 수
 - INSTRUCTORS.md의 수업 준비 표(`<!-- lesson-times:start -->` … `<!-- lesson-times:end -->`): 잰 CPU 시간, 연습문제 번호와 난이도
 
@@ -10,76 +10,23 @@ slug와 브랜치는 pyproject.toml의 `[tool.course]`에서 읽는다.
 """
 from __future__ import annotations
 
-import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from . import REPO_ROOT
-from .colab import SNIPPET_BEGIN, SNIPPET_END, bootstrap_snippet
-from .course_map import LESSONS, cpu_time_label
+from course_lib import REPO_ROOT
+from course_lib.tooling.cells import BADGE_ALT, BADGE_RE, badge_markdown, colab_url, with_badge, with_snippet
+from course_lib.tooling.colab import bootstrap_snippet
+from course_lib.tooling.course_map import LESSONS, cpu_time_label
+from course_lib.tooling.exercises import REGISTRY, load_all
+from course_lib.tooling.project import CourseSettings, course_notebooks, course_settings
+from course_lib.tooling.student import exercise_count, notebook_check_ids
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
-
-BADGE_ALT = "Colab에서 열기"
-BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-BADGE_RE = re.compile(r"^\[!\[(?P<alt>[^\]]*)\]\((?P<img>[^)]*)\)\]\((?P<link>[^)]*)\)\s*$")
 README_START = "<!-- course-map:start -->"
 README_END = "<!-- course-map:end -->"
 INSTRUCTORS_FILE = "INSTRUCTORS.md"
 INSTRUCTORS_START = "<!-- lesson-times:start -->"
 INSTRUCTORS_END = "<!-- lesson-times:end -->"
-
-
-@dataclass(frozen=True)
-class CourseSettings:
-    slug: str
-    branch: str
-
-
-def course_settings(root: Path = REPO_ROOT) -> CourseSettings:
-    """pyproject.toml의 `[tool.course]`."""
-    with open(root / "pyproject.toml", "rb") as f:
-        table = tomllib.load(f).get("tool", {}).get("course", {})
-    if "github_slug" not in table:
-        raise KeyError("pyproject.toml에 [tool.course] github_slug 가 없습니다.")
-    return CourseSettings(table["github_slug"], table.get("branch", "main"))
-
-
-def colab_url(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> str:
-    rel = notebook.resolve().relative_to(root.resolve()).as_posix()
-    return f"https://colab.research.google.com/github/{settings.slug}/blob/{settings.branch}/{rel}"
-
-
-def badge_markdown(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> str:
-    return f"[![{BADGE_ALT}]({BADGE_IMAGE})]({colab_url(notebook, settings, root)})"
-
-
-def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
-    """배지를 받아야 하는 노트북: notebooks/*.ipynb 와 notebooks/student/*.ipynb."""
-    folder = root / "notebooks"
-    return sorted(folder.glob("*.ipynb")) + sorted((folder / "student").glob("*.ipynb"))
-
-
-def _with_badge(source: str, badge: str) -> str:
-    lines = source.split("\n")
-    if lines and BADGE_RE.match(lines[0]):
-        lines[0] = badge
-        return "\n".join(lines)
-    return badge + "\n\n" + source if source else badge
-
-
-def _with_snippet(source: str, snippet: str) -> str:
-    if SNIPPET_BEGIN in source and SNIPPET_END in source:
-        head, rest = source.split(SNIPPET_BEGIN, 1)
-        _, tail = rest.split(SNIPPET_END, 1)
-        return head + snippet + tail
-    return snippet + "\n" + source if source else snippet
 
 
 def update_notebook(notebook: Path, settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
@@ -88,12 +35,12 @@ def update_notebook(notebook: Path, settings: CourseSettings, root: Path = REPO_
     before = nbformat.writes(nb)
     badge = badge_markdown(notebook, settings, root)
     if nb.cells and nb.cells[0].cell_type == "markdown":
-        nb.cells[0].source = _with_badge(nb.cells[0].source, badge)
+        nb.cells[0].source = with_badge(nb.cells[0].source, badge)
     else:
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(badge))
     snippet = bootstrap_snippet(settings.slug, settings.branch)
     if len(nb.cells) > 1 and nb.cells[1].cell_type == "code":
-        nb.cells[1].source = _with_snippet(nb.cells[1].source, snippet)
+        nb.cells[1].source = with_snippet(nb.cells[1].source, snippet)
     else:
         nb.cells.insert(1, nbformat.v4.new_code_cell(snippet))
     after = nbformat.writes(nb)
@@ -105,8 +52,6 @@ def update_notebook(notebook: Path, settings: CourseSettings, root: Path = REPO_
 
 def course_map_table(settings: CourseSettings, root: Path = REPO_ROOT) -> str:
     """README용 강의 지도 표(마크다운): 노트북마다 원본·학생용 배지, 잰 CPU 시간, 연습문제 수."""
-    from .exercises.student import exercise_count  # 순환 import를 피해 여기서
-
     rows = [
         "| 노트북 | 무엇을 배우나 | CPU 시간 | 실제 규모에 필요한 하드웨어 | Colab | 학생용 사본 | 연습문제 |",
         "|---|---|---|---|---|---|---|",
@@ -152,11 +97,6 @@ def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
 
 def instructor_table(root: Path = REPO_ROOT) -> str:
     """INSTRUCTORS.md의 수업 준비 표: 노트북마다 잰 CPU 시간과 연습문제(번호, 난이도)."""
-    import nbformat
-
-    from .exercises import REGISTRY, load_all
-    from .exercises.student import notebook_check_ids
-
     load_all()
     rows = ["| 노트북 | CPU 시간 | 연습문제 | 학생용 사본 |", "|---|---|---|---|"]
     for lesson in LESSONS:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import REPO_ROOT
+from course_lib import REPO_ROOT
 
 NOTEBOOK_BUDGET_MIN = 3  # DESIGN.md §4: 노트북 하나는 2코어 CPU에서 3분 이내
 

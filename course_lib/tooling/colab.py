@@ -10,13 +10,14 @@ Colab에서만 저장소를 내려받아(`git clone`) `pip install -e`로 설치
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
+
+from course_lib import quiet
 
 CLONE_DIR_NAME = "course"  # Colab의 /content/course
 SNIPPET_BEGIN = "# --- Colab 준비: `python -m course_lib badges`가 관리하는 부분 ---"
@@ -50,7 +51,7 @@ def bootstrap_snippet(slug: str, branch: str = "main") -> str:
             f'"{branch}", "https://github.com/{slug}.git", "{CLONE_DIR_NAME}"], check=True)',
             'if "google.colab" in sys.modules:',
             f'    sys.path.insert(0, os.path.abspath("{CLONE_DIR_NAME}"))',
-            "from course_lib.colab import bootstrap",
+            "from course_lib.tooling.colab import bootstrap",
             "bootstrap()  # Colab: pip install -e 후 버전 출력 / 로컬: 버전만 출력",
             SNIPPET_END,
         ]
@@ -67,27 +68,6 @@ def install_in_colab(repo_dir: Path, run: Runner | None = None) -> None:
     importlib.invalidate_caches()
 
 
-class _DropKernelsHint(logging.Filter):
-    """bitsandbytes가 CPU에서 `kernels` 모듈이 없다고 남기는 경고만 버린다.
-
-    이 경고는 무해하다: 허브에서 받는 선택적 CPU 커널이 없을 뿐, NF4는 기본 구현으로 돈다.
-    `kernels`를 설치하면 허브에서 코드를 내려받으므로 설치하지 않는다(README 문제 해결 참고).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "kernels-community" not in record.getMessage()
-
-
-_KERNELS_HINT_FILTER = _DropKernelsHint()
-
-
-def silence_harmless_warnings() -> None:
-    """노트북 출력이 기계마다 달라지지 않도록 알려진 무해한 경고를 끈다. 여러 번 불러도 된다."""
-    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
-    if _KERNELS_HINT_FILTER not in logger.filters:
-        logger.addFilter(_KERNELS_HINT_FILTER)
-
-
 def versions() -> dict[str, str]:
     """Python과 주요 패키지의 버전. 설치되지 않은 패키지는 "없음"."""
     found = {"Python": platform.python_version()}
@@ -100,7 +80,7 @@ def versions() -> dict[str, str]:
 
 
 def device_summary() -> str:
-    import torch
+    import torch  # 이 모듈은 의존성을 설치하기 전에도 import된다(Colab 준비): torch는 쓸 때만
 
     if torch.cuda.is_available():
         return f"CUDA GPU: {torch.cuda.get_device_name(0)}"
@@ -121,7 +101,7 @@ def bootstrap(
                 f"Colab에서 저장소 {repo} 를 찾지 못했습니다. 노트북의 두 번째 셀을 처음부터 다시 실행하세요."
             )
         install_in_colab(repo, run=run)
-    silence_harmless_warnings()
+    quiet.install()
     found = versions()
     print(" | ".join(f"{name} {version}" for name, version in found.items()))
     print("장치:", device_summary())

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import lora
-from course_lib.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 
 def _as_int(answer) -> int:

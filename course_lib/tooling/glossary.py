@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import REPO_ROOT
+from course_lib import REPO_ROOT
 
 GLOSSARY_FILE = "GLOSSARY.md"
 TABLE_START = "<!-- glossary:start -->"

@@ -1,7 +1,7 @@
 """노트북 06(두 단계 학습 전체 실행)의 연습문제 채점."""
 from __future__ import annotations
 
-from course_lib.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 
 def _mini_counts() -> tuple[int, int]:
@@ -9,9 +9,9 @@ def _mini_counts() -> tuple[int, int]:
     from transformers import AutoConfig
 
     from course_lib import assets, lora, presets
-    from course_lib.pretrain import LLM_CONFIG_FILE
+    
 
-    config = AutoConfig.from_pretrained(assets.require_asset(LLM_CONFIG_FILE).parent)
+    config = AutoConfig.from_pretrained(assets.require_asset(assets.LLM_CONFIG_FILE).parent)
     mini = presets.mini()
     n_lora = lora.count_lora_parameters(config, mini.lora.r, mini.lora.target_modules)
     vision_width, llm_width = 128, config.hidden_size
@@ -44,13 +44,14 @@ def _fresh_seed_frozen_vlm():
     """원문처럼 LLM 전체(LoRA 포함)를 얼린 VLM."""
     import torch
 
-    from course_lib import presets, train
+    from course_lib import presets, training
     from course_lib.models import pretrained
+    from course_lib.models.vlm import build_vlm
 
     torch.manual_seed(0)
     parts = pretrained.load_parts()
     mini = presets.mini()
-    vlm = pretrained.build_vlm(parts.siglip, train.add_lora(parts.llm, mini.lora))
+    vlm = build_vlm(parts.vision_encoder(), training.add_lora(parts.llm, mini.lora))
     vlm.llm.requires_grad_(False)
     vlm.projector.requires_grad_(False)
     return vlm

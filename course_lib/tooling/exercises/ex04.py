@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import random
 
-from . import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 # Qwen3-8B: hidden 4096. 04.1은 배치 4, 시퀀스 1024, bf16(2바이트)에서 체크포인팅한 층 하나가 남기는 입력.
 _HIDDEN_8B = 4096

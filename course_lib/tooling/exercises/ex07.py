@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from course_lib import lora
-from course_lib.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 
 def _as_int(answer) -> int:

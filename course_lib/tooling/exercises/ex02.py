@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from course_lib import lora
-from course_lib.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 
 def _llama3_8b():

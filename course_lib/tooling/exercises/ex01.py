@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from . import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, exercise
 
 # LLaVA 1단계 사전학습 데이터(LCS-558K)의 그림-캡션 쌍 수. 01.1은 원문 설정(배치 4, 누적 2, 2 epoch)으로 계산한다.
 _LCS_PAIRS = 558_128

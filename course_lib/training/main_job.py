@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
+from accelerate import PartialState
 
-from course_lib import presets, train
+from course_lib import plots, presets, real_data, world
+from course_lib.evaluate import caption_accuracy, evaluate_vlm
+from course_lib.models import real
+from course_lib.errors import ConfigError
+from course_lib.models.pretrained import load_parts
+import course_lib.training.checkpoint as ckpt
+from course_lib.training.config import TrainConfig
+from course_lib.training.data import SceneCaptionData
+from course_lib.training.trainer import Trainer
 
 
 def add_arguments(parser) -> None:
@@ -34,14 +45,12 @@ def add_arguments(parser) -> None:
                         help="설정 한 칸을 바꾼다. 예: --set n_train=20000 --set stages.1.batch_size=8")
 
 
-def load_config(args) -> train.TrainConfig:
-    from dataclasses import replace
-
+def load_config(args) -> TrainConfig:
     if args.config:
         path = Path(args.config)
         if not path.is_file():
-            raise train.ConfigError(f"config: 설정 파일 {path}이 없습니다 (config: file not found)")
-        config = train.TrainConfig.from_json(path.read_text(encoding="utf-8"))
+            raise ConfigError(f"config: 설정 파일 {path}이 없습니다 (config: file not found)")
+        config = TrainConfig.from_json(path.read_text(encoding="utf-8"))
     else:
         config = presets.get_preset(args.preset)
     if args.seed is not None:
@@ -49,14 +58,14 @@ def load_config(args) -> train.TrainConfig:
     return apply_overrides(config, getattr(args, "set", None) or [])
 
 
-def apply_overrides(config: train.TrainConfig, items) -> train.TrainConfig:
+def apply_overrides(config: TrainConfig, items) -> TrainConfig:
     """`KEY=VALUE`(점으로 내려감, 단계는 번호) 목록을 적용한다. 값은 JSON으로 읽고, 안 되면 문자열.
     바꾼 설정은 TrainConfig가 다시 검사한다(잘못된 값은 그 필드 이름으로 거부)."""
     data = json.loads(config.to_json())
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise train.ConfigError(f"set: {item!r}는 KEY=VALUE 꼴이 아닙니다 (set: expected KEY=VALUE)")
+            raise ConfigError(f"set: {item!r}는 KEY=VALUE 꼴이 아닙니다 (set: expected KEY=VALUE)")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -73,32 +82,25 @@ def apply_overrides(config: train.TrainConfig, items) -> train.TrainConfig:
             else:
                 raise KeyError(last)
         except (KeyError, IndexError, ValueError, TypeError):
-            raise train.ConfigError(f"set: 설정에 {key!r} 칸이 없습니다 (set: unknown key)") from None
-    return train.TrainConfig.from_json(json.dumps(data))
+            raise ConfigError(f"set: 설정에 {key!r} 칸이 없습니다 (set: unknown key)") from None
+    return TrainConfig.from_json(json.dumps(data))
 
 
-def final_evaluation(trainer: train.Trainer, out_dir: Path) -> dict:
+def final_evaluation(trainer: Trainer, out_dir: Path) -> dict:
     """최고 SigLIP 점수 체크포인트를 불러 test 분할에서 캡션 정확도, SigLIP 점수, 눈 가린 기준선을 잰다."""
-    from course_lib.evaluate import evaluate_vlm
-
-    model = trainer.accelerator.unwrap_model(trainer.vlm)
+    model = trainer.model
     best_dir = out_dir / "checkpoints" / "best"
     if best_dir.exists():
-        weights, *_ = train.read_checkpoint(best_dir)
-        train.load_trainable_state(model, weights)
-    test = train.SceneCaptionData("test", trainer.config.n_test, seed=trainer.config.seed)
+        weights, *_ = ckpt.read_checkpoint(best_dir)
+        ckpt.load_trainable_state(model, weights)
+    test = SceneCaptionData("test", trainer.config.n_test, seed=trainer.config.seed)
     parts = trainer.parts
     seen = evaluate_vlm(model, parts.siglip, parts.tokenizer, test.scenes, test.images)
     blind = evaluate_vlm(model, parts.siglip, parts.tokenizer, test.scenes, test.images, blind="zeros")
     return {"test": seen, "blind": blind, "data": test}
 
 
-def write_plots(trainer: train.Trainer, final: dict, out_dir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    from course_lib import plots
-    from course_lib.evaluate import caption_accuracy
-
+def write_plots(trainer: Trainer, final: dict, out_dir: Path) -> list[Path]:
     paths = []
     fig, ax = plots.new_figure()
     plots.plot_stage_losses(trainer.history.steps, ax)
@@ -123,23 +125,21 @@ def write_plots(trainer: train.Trainer, final: dict, out_dir: Path) -> list[Path
 def run(args) -> int:
     config = load_config(args)
     out_dir = Path(args.out)
-    if out_dir.exists() and not args.resume and train.latest_checkpoint(out_dir) is not None:
+    if out_dir.exists() and not args.resume and ckpt.latest_checkpoint(out_dir) is not None:
         print(f"{out_dir}에 이미 체크포인트가 있습니다. 이어 하려면 --resume, 새로 하려면 다른 --out을 주세요.")
         return 2
     if args.data or config.preset in presets.REAL_MODELS:
         return run_real_data(args, config, out_dir)
-    from course_lib.models.pretrained import load_parts
-
     torch.manual_seed(config.seed)
     start = time.time()
     parts = load_parts(args.data_dir)
-    trainer = train.Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps)
+    trainer = Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps)
     trainer.run(resume=args.resume)
     train_seconds = time.time() - start
-    model = trainer.accelerator.unwrap_model(trainer.vlm)
+    model = trainer.model
     if not trainer.accelerator.is_main_process:
         return 0
-    train.write_checkpoint(out_dir / "final", model, None, {}, config)
+    ckpt.write_checkpoint(out_dir / "final", model, None, {}, config)
     if args.max_steps is not None and trainer.global_step >= args.max_steps:
         print(f"--max-steps {args.max_steps}에서 멈췄습니다. 이어 하려면 같은 명령에 --resume을 붙이세요.")
         return 0
@@ -155,7 +155,7 @@ def run(args) -> int:
         "blind_baseline": {"siglip_score": blind.siglip_score, **blind.accuracy},
         "test_examples": test.captions[:8],
     }
-    summary["best_epoch_by_accuracy"] = train._jsonable({k: v for k, v in (summary["best_epoch_by_accuracy"] or {}).items()
+    summary["best_epoch_by_accuracy"] = ckpt.jsonable({k: v for k, v in (summary["best_epoch_by_accuracy"] or {}).items()
                                                          if k != "captions"})
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     plots = write_plots(trainer, final, out_dir)
@@ -186,31 +186,21 @@ def report(summary: dict, out_dir: Path, plots: list[Path]) -> str:
 
 # ---------------------------------------------------------------- 실제 데이터(--data)
 
-def real_data_parts(args, config: train.TrainConfig):
+def real_data_parts(args, config: TrainConfig):
     """(부품, 그림 크기, 채점기, 캡션 토큰 상한). colab/full은 허브에서 받고(GPU 필요), 그 밖의 프리셋은
     작은 세계의 부품으로 같은 데이터 경로를 돈다(CPU 시험용)."""
-    from course_lib import real_data, world
-
     if config.preset in presets.REAL_MODELS:
-        from accelerate import PartialState
-
-        from course_lib.models import real
-
         spec = presets.REAL_MODELS[config.preset]
         state = PartialState()
         parts = real.load_real_parts(spec, config.mixed_precision, state.local_process_index)
         size = spec.vision_config()["vision_cfg"]["image_size"]
         return parts, size, parts.scorer, spec.max_caption_tokens
-    from course_lib.models.pretrained import load_parts
-
     parts = load_parts(args.data_dir)
     return parts, world.IMAGE_SIZE, real_data.MiniSiglipScorer(parts.siglip, parts.tokenizer), None
 
 
-def run_real_data(args, config: train.TrainConfig, out_dir: Path) -> int:
+def run_real_data(args, config: TrainConfig, out_dir: Path) -> int:
     """--data로 준 LLaVA/COCO 형식 데이터로 두 단계 학습. 평가는 SigLIP 점수와 검증 손실(장면 정답이 없다)."""
-    from course_lib import real_data
-
     if not args.data:
         print(f"{config.preset} 프리셋은 실제 데이터가 필요합니다: --data 경로/blip_laion_cc_sbu_558k.json "
               f"(LLaVA 사전학습) 또는 --data 경로/captions_train2017.json (COCO captions)")
@@ -222,19 +212,19 @@ def run_real_data(args, config: train.TrainConfig, out_dir: Path) -> int:
     train_data, val_data = real_data.make_splits(args.data, config.n_train, config.n_val, size, seed=config.seed,
                                                  image_folder=args.image_folder, tokenizer=parts.tokenizer,
                                                  max_caption_tokens=max_tokens)
-    trainer = train.Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps,
+    trainer = Trainer(config, parts, out_dir=out_dir, progress=not args.no_progress, max_steps=args.max_steps,
                             train_data=train_data, val_data=val_data, evaluator=real_data.RealEvaluator(scorer))
     trainer.run(resume=args.resume)
     if not trainer.accelerator.is_main_process:
         return 0
-    model = trainer.accelerator.unwrap_model(trainer.vlm)
-    train.write_checkpoint(out_dir / "final", model, None, {}, config)
+    model = trainer.model
+    ckpt.write_checkpoint(out_dir / "final", model, None, {}, config)
     summary = {"preset": config.preset, "seed": config.seed, "data": str(args.data), "format": kind,
                "pairs": len(records), "n_train": len(train_data), "n_val": len(val_data),
                "global_steps": trainer.global_step, "wall_time_s": round(time.time() - start, 1),
                "best_epoch_by_siglip": trainer.best,
                "evals": [{k: v for k, v in e.items() if k != "captions"} for e in trainer.history.evals]}
-    (out_dir / "summary.json").write_text(json.dumps(train._jsonable(summary), ensure_ascii=False, indent=2) + "\n",
+    (out_dir / "summary.json").write_text(json.dumps(ckpt.jsonable(summary), ensure_ascii=False, indent=2) + "\n",
                                           encoding="utf-8")
     best = trainer.best or {}
     print(f"== 두 단계 학습 결과 ({config.preset}, {kind} 데이터 {len(records)}쌍: 학습 {len(train_data)}, "

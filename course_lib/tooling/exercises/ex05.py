@@ -1,7 +1,7 @@
 """노트북 05(NF4 양자화와 QLoRA)의 연습문제 채점."""
 from __future__ import annotations
 
-from . import Wrong, close, exercise
+from course_lib.tooling.exercises import Wrong, close, exercise
 
 _BITS_128_DQ = 4 + 8 / 128 + 32 / (128 * 256)
 
@@ -107,10 +107,10 @@ def _unseen_configs():
 
 @exercise("05.4", title="설정에서 NF4+DQ 가중치 바이트 계산(처음 보는 설정으로 채점)", level="🦁",
           wrong_answers=[lambda config: 0,
-                         lambda config: __import__("course_lib.quant", fromlist=["x"]).quantized_model_bytes(config, "nf4"),
+                         lambda config: __import__("course_lib.weight_memory", fromlist=["x"]).quantized_model_bytes(config, "nf4"),
                          lambda config: __import__("course_lib.lora", fromlist=["x"]).count_model_parameters(config) // 2])
 def check_nf4_dq_bytes(fn):
-    from course_lib.quant import quantized_model_bytes
+    from course_lib.weight_memory import quantized_model_bytes
 
     if not callable(fn):
         raise Wrong("함수 nf4_dq_model_bytes(config)를 넘기세요.")

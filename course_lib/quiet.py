@@ -1,0 +1,57 @@
+"""알려진 무해한 경고를 거르는 곳은 여기 하나다. 노트북(Colab 준비 셀), 본 작업, 실험 작업 프로세스가 `install()`을 부른다.
+
+거르는 것은 아래 표의 메시지뿐이고, 줄마다 왜 무해한지 적는다. 다른 경고는 그대로 보인다.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+# (로거 이름, 메시지에 든 글자, 왜 무해한가). 로거 이름 ""은 루트 로거(open_clip은 루트 로거에 쓴다).
+HARMLESS_LOGS = (
+    ("bitsandbytes.backends.cpu.ops", "kernels-community",
+     "CPU에서 허브의 선택적 커널(`kernels`)을 찾지 못했을 뿐, NF4는 기본 구현으로 돈다. `kernels`는 허브에서 코드를 "
+     "받으므로 설치하지 않는다(README 문제 해결)."),
+    ("", "No pretrained weights loaded",
+     "open_clip이 `pretrained=None`으로 만든 모델에 남긴다. 이 강의는 곧바로 `data/`의 가중치를 싣거나(미니 월드), "
+     "구조만 meta 장치에 만들어 센다(실제 규모)."),
+)
+
+# (경고 종류, 메시지 정규식, 왜 무해한가)
+HARMLESS_WARNINGS = (
+    (FutureWarning, r".*`is_gradient_checkpointing` is deprecated.*",
+     "peft가 transformers 5의 옛 이름을 부른다(peft 안의 일이라 강의 코드로 고칠 수 없다). 강의는 새 이름을 쓴다"
+     "(`course_lib.compat`)."),
+)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragments: tuple[str, ...]):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)
+
+
+def install() -> None:
+    """표의 경고를 거르고, 가중치를 읽을 때의 transformers 진행 막대를 끈다(작은 모델은 순식간이라 막대만 남는다).
+    여러 번 불러도 한 번과 같다."""
+    install_log_filters()
+    for category, pattern, _why in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    from transformers.utils import logging as hf_logging  # transformers는 무겁다: 부를 때만
+
+    hf_logging.disable_progress_bar()
+
+
+def install_log_filters() -> None:
+    """표의 로그 메시지만 거른다(표준 라이브러리만 쓰므로 torch가 깨진 환경에서도 된다: doctor)."""
+    by_logger: dict[str, tuple[str, ...]] = {}
+    for name, fragment, _why in HARMLESS_LOGS:
+        by_logger[name] = by_logger.get(name, ()) + (fragment,)
+    for name, fragments in by_logger.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(fragments))

@@ -1,0 +1,76 @@
+"""옵티마이저와 학습률 스케줄: 그룹별 학습률의 AdamW, 예열(warm-up) + 코사인(cosine).
+
+그룹은 둘이다: 프로젝터와 LoRA. 학습률이 0인 그룹은 만들지 않는다(얼림). 스케줄은
+`torch.optim.lr_scheduler.LambdaLR`에 그룹마다 배수 함수를 준다. LoRA 그룹은 `StageConfig.lora_delay_steps`
+걸음 동안 배수가 0이다: 옵티마이저와 스케줄을 하나로 둔 채 "LoRA만 늦게 켜기"(노트북 01의 통제 비교).
+
+transformers의 `get_cosine_schedule_with_warmup`은 예열이 끝난 뒤부터 코사인을 시작하고 0걸음의 배수가 0이라,
+이 강의의 스케줄(예열과 코사인을 곱하고, 0걸음에 1/예열)과 값이 달라 결과가 바뀐다. 그래서 식을 여기 적는다.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from course_lib.errors import CourseError
+from course_lib.training.config import LoraSettings, StageConfig
+from course_lib.training.freezing import expected_counts, set_trainable
+
+
+class TrainableCountError(CourseError, RuntimeError):
+    """학습 파라미터가 산수와 다름: 얼리기가 틀렸다(원문의 2단계 버그 같은 경우)."""
+
+
+def build_optimizer(vlm, stage: StageConfig, settings: LoraSettings) -> torch.optim.AdamW:
+    """그룹별 학습률의 AdamW. 켠 그룹이 비었거나 학습 파라미터 수가 산수와 다르면 멈춘다."""
+    counts = set_trainable(vlm, stage)
+    groups = []
+    for group_name, lr, params in (
+        ("projector", stage.lr_projector, [p for p in vlm.projector.parameters() if p.requires_grad]),
+        ("lora", stage.lr_lora, [p for p in vlm.llm.parameters() if p.requires_grad]),
+    ):
+        if lr > 0 and not params:  # 예: LoRA를 붙이지 않은 LLM
+            raise TrainableCountError(f"[{stage.name}] '{group_name}' 그룹의 학습률은 {lr}인데 학습할 파라미터가 "
+                                      f"없습니다(empty parameter group)")
+        if lr > 0:
+            groups.append({"params": params, "lr": lr, "name": group_name})
+    expected = expected_counts(vlm, stage, settings)
+    if counts != expected:
+        raise TrainableCountError(f"[{stage.name}] 학습 파라미터 수가 산수와 다릅니다(trainable count mismatch): "
+                                  f"실제 {counts}, 기대 {expected}")
+    # foreach=True: 파라미터 묶음을 한 번에 갱신(GPU에서는 원래 기본값). CPU에서도 값은 같고 걸음마다 몇 ms 빠르다.
+    return torch.optim.AdamW(groups, weight_decay=stage.weight_decay, foreach=True)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, cosine: bool = True) -> Callable[[int], float]:
+    """걸음 → 학습률 배수: min(1, (걸음+1)/예열) × ½(1 + cos(π·걸음/전체)). cosine=False면 예열만.
+
+    강의의 모든 학습(사전학습, 두 단계)이 이 식 하나를 쓴다.
+    """
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        if not cosine:
+            return warm
+        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    return factor
+
+
+def lr_factor(stage: StageConfig, total_steps: int) -> Callable[[int], float]:
+    """단계 설정의 스케줄(`schedule`: 'cosine' | 'constant')."""
+    return warmup_cosine(stage.warmup_steps, total_steps, cosine=stage.schedule == "cosine")
+
+
+def group_lr_factors(optimizer, stage: StageConfig, total_steps: int) -> list[Callable[[int], float]]:
+    """그룹마다의 배수 함수. LoRA 그룹은 처음 `lora_delay_steps`걸음 동안 0, 그 뒤로는 같은 스케줄."""
+    base = lr_factor(stage, total_steps)
+
+    def delayed(step: int) -> float:
+        return 0.0 if step < stage.lora_delay_steps else base(step)
+
+    return [delayed if g.get("name") == "lora" else base for g in optimizer.param_groups]
+
+
+def build_scheduler(optimizer, stage: StageConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_factors(optimizer, stage, total_steps))
