@@ -1,10 +1,12 @@
 """Colab 준비(course_lib.colab): Colab에서만 설치하고, 로컬에서는 버전만 출력한다."""
+import shutil
 import subprocess
 import sys
 import types
 
 import pytest
 
+from course_lib import REPO_ROOT
 from course_lib.tooling import colab
 
 
@@ -45,6 +47,41 @@ def test_in_colab_installs_the_clone(tmp_path, monkeypatch, capsys):
     assert runner.calls == [[sys.executable, "-m", "pip", "install", "-q", "-e", str(repo)]]
     assert sys.path[0] == str(repo)
     assert "torch" in capsys.readouterr().out
+
+
+def test_in_colab_with_constraints_pins_all_but_the_torch_stack(tmp_path, monkeypatch, capsys):
+    """수업용 고정(%env COURSE_CONSTRAINTS=1): 저장소의 constraints.txt로 설치하되, Colab이 가진 torch 묶음은 뺀다."""
+    repo = tmp_path / "course"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text("[project]\n", encoding="utf-8")
+    (repo / "constraints.txt").write_text(
+        "# 주석\ntorch==2.14.1\ntorchvision==0.29.1\nnvidia-cublas==13.1.1.3\ncuda-toolkit==13.0.3.0\ntriton==3.8.0\n"
+        'numpy==2.4.6 ; python_full_version >= "3.11"\npeft==0.21.2\ntyping_extensions==4.16.0\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv(colab.CONSTRAINTS_ENV, "1")
+    runner = RecordingRunner()
+    colab.bootstrap(repo_dir=repo, run=runner)
+    (call,) = runner.calls
+    used = call[call.index("-c") + 1]
+    assert call[-2:] == ["-e", str(repo)]
+    assert open(used, encoding="utf-8").read().splitlines() == [
+        "# 주석", 'numpy==2.4.6 ; python_full_version >= "3.11"', "peft==0.21.2", "typing_extensions==4.16.0"]
+    monkeypatch.setenv(colab.CONSTRAINTS_ENV, "0")  # 1이 아니면 범위대로(기본)
+    runner = RecordingRunner()
+    colab.bootstrap(repo_dir=repo, run=runner)
+    assert "-c" not in runner.calls[0]
+    capsys.readouterr()
+
+
+def test_colab_constraints_of_the_real_file_keep_the_course_libraries(tmp_path):
+    shutil.copy(REPO_ROOT / colab.CONSTRAINTS_FILE, tmp_path)
+    text = colab.colab_constraints(tmp_path).read_text(encoding="utf-8")
+    names = {line.split("==")[0].lower() for line in text.splitlines() if "==" in line}
+    assert {"transformers", "peft", "bitsandbytes", "open_clip_torch", "accelerate"} <= names
+    assert not names & {"torch", "torchvision", "triton"} and not any(n.startswith("nvidia") for n in names)
 
 
 def test_in_colab_without_clone_explains(tmp_path, monkeypatch):

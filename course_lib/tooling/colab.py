@@ -6,12 +6,20 @@ Colab에서만 저장소를 내려받아(`git clone`) `pip install -e`로 설치
 노트북 셀 2의 맨 앞은 `bootstrap_snippet()`이 만든 몇 줄이다(`python -m course_lib badges`가
 모든 노트북에 같은 내용으로 넣는다). course_lib가 설치되기 전에도 돌아가야 하므로 표준
 라이브러리만 쓰고, 저장소를 받은 뒤에는 이 모듈의 `bootstrap()`에 나머지를 맡긴다.
+
+`bootstrap()`이 찍는 버전 줄과 장치 줄은 기계마다 다르다. nbval은 두 줄을 tests/nbval_sanitize.cfg의
+`bootstrap-versions`·`bootstrap-device` 규칙으로 씻고 비교하므로, 줄 모양을 바꾸면 그 규칙도 함께 고친다
+(tests/test_env_independence.py가 확인).
+
+수업용 고정: Colab에서 셀 2를 실행하기 전에 `%env COURSE_CONSTRAINTS=1`을 두면, 저장소의 constraints.txt
+(커밋된 출력을 만든 버전)로 설치한다. Colab이 GPU 드라이버에 맞춰 깔아 둔 torch 묶음(COLAB_KEEPS)만 빼고 고정한다.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +28,11 @@ from typing import Callable
 from course_lib import quiet
 
 CLONE_DIR_NAME = "course"  # Colab의 /content/course
+CONSTRAINTS_FILE = "constraints.txt"  # 저장소 루트의 기록된 환경(README 명령 1이 쓰는 것과 같은 파일)
+CONSTRAINTS_ENV = "COURSE_CONSTRAINTS"  # "1"이면 Colab에서도 기록된 버전으로 설치
+# Colab이 GPU 드라이버에 맞춰 미리 깔아 둔 것: 기록된 버전으로 바꾸면 수 GB를 다시 받고 드라이버와 어긋날 수 있다
+COLAB_KEEPS = ("torch", "torchvision", "torchaudio", "triton")
+COLAB_KEEPS_PREFIXES = ("nvidia-", "cuda-")
 SNIPPET_BEGIN = "# --- Colab 준비: `python -m course_lib badges`가 관리하는 부분 ---"
 SNIPPET_END = "# --- Colab 준비 끝 ---"
 
@@ -58,10 +71,26 @@ def bootstrap_snippet(slug: str, branch: str = "main") -> str:
     )
 
 
-def install_in_colab(repo_dir: Path, run: Runner | None = None) -> None:
-    """Colab에서 받은 저장소를 설치한다(의존성 포함). 이미 설치되어 있으면 pip가 금방 끝낸다."""
+def colab_constraints(repo_dir: Path) -> Path:
+    """저장소의 constraints.txt에서 Colab이 가진 torch 묶음(COLAB_KEEPS) 줄을 뺀 사본을 쓰고 그 경로를 돌려준다."""
+    kept = []
+    for line in (repo_dir / CONSTRAINTS_FILE).read_text(encoding="utf-8").splitlines():
+        name = re.split(r"[\s=<>!~;]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        if name in COLAB_KEEPS or name.startswith(COLAB_KEEPS_PREFIXES):
+            continue
+        kept.append(line)
+    target = repo_dir / "runs" / "constraints-colab.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return target
+
+
+def install_in_colab(repo_dir: Path, run: Runner | None = None, pinned: bool = False) -> None:
+    """Colab에서 받은 저장소를 설치한다(의존성 포함). 이미 설치되어 있으면 pip가 금방 끝낸다.
+    pinned면 기록된 버전(constraints.txt, torch 묶음 빼고)으로 설치한다."""
     run = run or subprocess.run
-    run([sys.executable, "-m", "pip", "install", "-q", "-e", str(repo_dir)], check=True)
+    pins = ["-c", str(colab_constraints(repo_dir))] if pinned else []
+    run([sys.executable, "-m", "pip", "install", "-q", *pins, "-e", str(repo_dir)], check=True)
     # 편집 가능 설치(editable)는 새 프로세스부터 보이므로, 지금 커널에서는 경로를 직접 넣는다.
     if str(repo_dir) not in sys.path:
         sys.path.insert(0, str(repo_dir))
@@ -92,7 +121,8 @@ def device_summary() -> str:
 def bootstrap(
     *, colab: bool | None = None, repo_dir: str | os.PathLike | None = None, run: Runner | None = None
 ) -> dict[str, str]:
-    """Colab이면 저장소를 설치하고, 어디서든 버전을 출력한 뒤 그 dict를 돌려준다."""
+    """Colab이면 저장소를 설치하고(환경 변수 COURSE_CONSTRAINTS=1이면 기록된 버전으로), 어디서든 버전을 출력한 뒤
+    그 dict를 돌려준다."""
     colab = in_colab() if colab is None else colab
     if colab:
         repo = Path(repo_dir) if repo_dir is not None else Path(CLONE_DIR_NAME).resolve()
@@ -100,7 +130,7 @@ def bootstrap(
             raise RuntimeError(
                 f"Colab에서 저장소 {repo} 를 찾지 못했습니다. 노트북의 두 번째 셀을 처음부터 다시 실행하세요."
             )
-        install_in_colab(repo, run=run)
+        install_in_colab(repo, run=run, pinned=os.environ.get(CONSTRAINTS_ENV) == "1")
     quiet.install()
     found = versions()
     print(" | ".join(f"{name} {version}" for name, version in found.items()))
