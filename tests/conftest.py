@@ -1,4 +1,5 @@
 """공용 준비물(fixture): `data/`에 실린 부품을 한 번만 불러 여러 테스트가 나눠 쓴다."""
+import course_lib  # noqa: F401  torch보다 먼저: 스레드 정책(course_lib.threads)이 이 프로세스와 노트북 커널에 들어간다
 import pytest
 import torch
 
