@@ -1,15 +1,31 @@
 """명령줄 도구: `python -m course_lib <명령>` (또는 설치 후 `course-lib <명령>`).
 
-명령은 아래 `COMMANDS` 표 한 곳에 등록한다. 새 명령(train, pretrain, exercises …)을 더하려면
-`add_arguments(parser)`와 `run(args) -> int` 두 함수를 만들고 표에 한 줄을 넣으면 된다.
-무거운 import(torch 등)는 `run` 안에서 해서 `--help`가 빠르게 끝나도록 한다.
+명령은 아래 `COMMANDS` 표 한 곳에 등록한다. 새 명령을 더하려면 `add_arguments(parser)`와 `run(args) -> int`
+두 함수를 만들고 표에 한 줄을 넣으면 된다.
+
+두 가지 약속:
+- 파서(parser)는 torch·transformers·open_clip 없이 만든다. 인자 정의는 이 파일에 있고, 무거운 모듈은 `run` 안에서
+  부른다. 그래서 `--help`가 빠르고, torch가 깨진 환경에서도 `doctor`가 떠서 그것을 알린다(tests/test_cli.py).
+- 오류는 한 곳(`main`)에서 받는다. 강의의 오류(`course_lib.errors.CourseError`)와 틀린 명령줄 인자는 표준 오류에
+  `키: 한국어 (키: English)` 한 줄로 알리고 종료 코드 2로 끝낸다(트레이스백 없음).
 """
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+
+from course_lib import REPO_ROOT
+from course_lib.errors import CourseError, check_output_folder, config_error, one_line
+
+# 프리셋 이름. presets.py는 torch를 불러오므로 파서는 이 가벼운 묶음을 쓴다. presets.PRESETS와 같은지는
+# tests/test_cli.py가 확인한다(이름의 출처는 presets.PRESETS 하나, 여기는 그 사본).
+PRESET_NAMES = ("mini", "mini-v1", "colab", "full")
 
 
 @dataclass(frozen=True)
@@ -19,15 +35,111 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
+# --- 틀린 인자도 한 줄로 ----------------------------------------------------------------------------
+class CourseArgumentParser(argparse.ArgumentParser):
+    """argparse의 오류(사용법 + 영어 한 줄, 종료 2)를 `ConfigError` 한 줄(한국어 + 영어 키)로 바꾼다."""
+
+    def add_argument(self, *names, **kwargs):
+        # argparse.__init__이 -h를 더할 때 이미 불린다: 목록은 처음 부를 때 만든다
+        self.known_options = getattr(self, "known_options", []) + [n for n in names if n.startswith("-")]
+        return super().add_argument(*names, **kwargs)
+
+    def error(self, message: str):
+        raise argument_error(message, self.prog, getattr(self, "known_options", []))
+
+
+def _quoted(text: str) -> list[str]:
+    return re.findall(r"'([^']*)'", text) or [t.strip() for t in text.split(",")]
+
+
+def argument_error(message: str, prog: str, options: list[str]) -> CourseError:
+    """argparse의 영어 메시지를 `키: 한국어 (키: english)` 한 줄로."""
+    hint = f"`{prog} --help`로 쓸 수 있는 인자를 보세요"
+    if m := re.match(r"argument (\S+?)(?:/\S+)?: invalid choice: '?(.*?)'? \(choose from (.*)\)$", message):
+        key, value, choices = m.group(1).lstrip("-"), m.group(2), _quoted(m.group(3))
+        key = {"명령": "command", "동작": "action"}.get(key, key)
+        close = difflib.get_close_matches(value, choices, n=1)
+        guess = f" '{close[0]}'을(를) 뜻했나요?" if close else ""
+        return config_error(key, f"{value!r}은(는) 없는 값입니다.{guess} 고를 수 있는 값: {', '.join(choices)}",
+                            "invalid choice")
+    if m := re.match(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: '(.*)'$", message):
+        key, kind, value = m.group(1).lstrip("-"), m.group(2), m.group(3)
+        korean = "정수" if kind == "int" else "수"
+        return config_error(key, f"{korean}여야 합니다. 받은 값 {value!r}", f"must be {'an integer' if kind == 'int' else 'a number'}")
+    if m := re.match(r"argument (\S+?)(?:/\S+)?: expected one argument$", message):
+        key = m.group(1).lstrip("-")
+        return config_error(key, f"값이 하나 있어야 합니다(예: {m.group(1)} 값)", "expected one argument")
+    if m := re.match(r"unrecognized arguments: (.*)$", message):
+        words = m.group(1).split()
+        first = next((w for w in words if w.startswith("-")), words[0])
+        close = difflib.get_close_matches(first.split("=")[0], options, n=1)
+        guess = f" '{close[0]}'을(를) 뜻했나요?" if close else ""
+        return config_error(first.lstrip("-") or first, f"모르는 인자입니다: {' '.join(words)}.{guess} {hint}",
+                            "unrecognized arguments")
+    if m := re.match(r"the following arguments are required: (.*)$", message):
+        names = m.group(1)
+        first = names.split(",")[0].strip()
+        key = {"명령": "command", "동작": "action"}.get(first, first.lstrip("-"))
+        return config_error(key, f"꼭 있어야 하는 인자가 빠졌습니다: {names}. {hint}", "missing required argument")
+    return config_error("arguments", f"명령줄 인자가 틀렸습니다: {message}. {hint}", "invalid command line")
+
+
+def _add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", default=None,
+                        help="강의 저장소 폴더(기본: 이 패키지가 든 저장소). 시험은 임시 사본을 준다")
+
+
+def _repository(args: argparse.Namespace, markers: bool = False) -> Path:
+    """--root(기본: 이 저장소)가 강의 저장소인지, pyproject의 [tool.course]와 노트북을 읽을 수 있는지 본다.
+    강의 도구가 파일을 쓰기 전에 부르므로, 거부된 명령은 저장소를 하나도 바꾸지 않는다. `markers`면 원본 노트북의
+    정답 표시(### BEGIN/END SOLUTION)의 짝도 본다(학생용 사본을 만드는 명령)."""
+    import nbformat  # 명령을 실행할 때만(--help는 가볍게)
+
+    from course_lib.tooling import project, student  # 명령을 실행할 때만(--help는 가볍게)
+
+    root = Path(args.root) if getattr(args, "root", None) else REPO_ROOT
+    if not root.is_dir():
+        raise config_error("root", f"폴더 {root}이(가) 없습니다", "folder not found")
+    if not (root / "pyproject.toml").is_file() or not (root / "notebooks").is_dir():
+        raise config_error("root", f"{root}은(는) 강의 저장소가 아닙니다(pyproject.toml과 notebooks/가 있어야 합니다)",
+                           "not a course repository")
+    try:
+        project.course_settings(root)
+    except KeyError:
+        raise config_error("pyproject", f"{root / 'pyproject.toml'}에 [tool.course] github_slug가 없습니다",
+                           "missing [tool.course] github_slug") from None
+    except ValueError as err:  # tomllib.TOMLDecodeError
+        raise config_error("pyproject", f"{root / 'pyproject.toml'}을(를) TOML로 읽을 수 없습니다: {err}",
+                           "invalid TOML") from None
+    for path in project.course_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            nb = nbformat.read(path, as_version=4)
+            if not isinstance(nb.get("cells"), list):
+                raise ValueError("cells 목록이 없습니다")
+        except Exception as err:  # 형식이 틀린 노트북 파일 하나: 어떤 오류든 그 파일 이름으로 알린다
+            raise config_error("notebook", f"{rel}을(를) 노트북(JSON)으로 읽을 수 없습니다({type(err).__name__}: "
+                               f"{one_line(err)[:160]}). git으로 되돌리거나 고치세요", "unreadable notebook") from None
+        problems = student.marker_problems(nb, path.name) if markers and path.parent.name == "notebooks" else []
+        if problems:
+            raise config_error("notebook", f"{rel}: {problems[0]}", "unbalanced solution markers")
+    return root
+
+
 # --- doctor -------------------------------------------------------------------------------------
 def _doctor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="자산 폴더(기본: data/, 또는 COURSE_DATA_DIR)")
-    parser.add_argument("--preset", default=None, choices=("mini", "colab", "full"),
+    parser.add_argument("--preset", default=None, choices=PRESET_NAMES,
                         help="이 프리셋에 필요한 메모리(계산)와 이 기계에서 돌릴 수 있는지 판정")
     parser.add_argument("--gpu-gib", type=float, default=None, help="--preset 판정에 쓸 GPU 메모리(GiB; 기본: 이 GPU)")
 
 
 def _doctor_run(args: argparse.Namespace) -> int:
+    if args.gpu_gib is not None:
+        if not args.preset:
+            raise config_error("gpu-gib", "--preset과 함께 써야 합니다(예: --preset colab --gpu-gib 16)", "needs --preset")
+        if not math.isfinite(args.gpu_gib) or args.gpu_gib <= 0:
+            raise config_error("gpu-gib", f"0보다 큰 유한한 수여야 합니다. 받은 값 {args.gpu_gib}", "must be > 0")
     if args.preset:
         from course_lib.tooling.doctor import preset_main  # 실행할 때만: --help는 torch 없이 뜬다
 
@@ -40,18 +152,20 @@ def _doctor_run(args: argparse.Namespace) -> int:
 # --- badges -------------------------------------------------------------------------------------
 def _badges_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="고치지 않고 검사만 한다(문제가 있으면 종료 코드 1)")
+    _add_root(parser)
 
 
 def _badges_run(args: argparse.Namespace) -> int:
     from course_lib.tooling.badges import badge_problems, regenerate  # 실행할 때만: --help는 torch 없이 뜬다
 
+    root = _repository(args)
     if args.check:
-        problems = badge_problems()
+        problems = badge_problems(root)
         for line in problems:
             print(line)
         print("배지 문제 없음" if not problems else f"배지 문제 {len(problems)}개: `python -m course_lib badges` 로 고치세요")
         return 1 if problems else 0
-    changed = regenerate()
+    changed = regenerate(root)
     for path in changed:
         print("고침:", path)
     print(f"{len(changed)}개 파일을 고쳤습니다." if changed else "모든 배지가 이미 최신입니다.")
@@ -61,47 +175,53 @@ def _badges_run(args: argparse.Namespace) -> int:
 # --- exercises ----------------------------------------------------------------------------------
 def _exercises_args(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="동작", required=True)
-    release = sub.add_parser("release", help="학생용 사본(notebooks/student/*.ipynb)을 원본에서 다시 만든다")
-    release.add_argument("--out", default=None, help="사본을 쓸 폴더(기본: notebooks/student)")
-    sub.add_parser("check", help="학생용 사본이 원본과 맞는지 검사만 한다(낡았으면 종료 코드 1)")
-    sub.add_parser("list", help="노트북마다 연습문제 번호, 난이도, 제목")
+    parser.children = {
+        "release": sub.add_parser("release", help="학생용 사본(notebooks/student/*.ipynb)을 원본에서 다시 만든다"),
+        "check": sub.add_parser("check", help="학생용 사본이 원본과 맞는지 검사만 한다(낡았으면 종료 코드 1)"),
+        "list": sub.add_parser("list", help="노트북마다 연습문제 번호, 난이도, 제목"),
+    }
+    parser.children["release"].add_argument("--out", default=None, help="사본을 쓸 폴더(기본: notebooks/student)")
+    for action in parser.children.values():
+        _add_root(action)
 
 
 def _exercises_run(args: argparse.Namespace) -> int:
     from course_lib.tooling import student  # 실행할 때만: --help는 torch 없이 뜬다
 
+    root = _repository(args, markers=True)
     if args.action == "release":
-        changed = student.release(out_dir=args.out)
+        if args.out is not None:
+            check_output_folder(Path(args.out))
+        changed = student.release(root, out_dir=args.out)
         for path in changed:
             print("바꿈:" if path.exists() else "지움:", path)
         print(f"학생용 사본 {len(changed)}개를 바꿨습니다." if changed else "학생용 사본이 이미 최신입니다.")
         return 0
     if args.action == "check":
-        problems = student.stale_copies()
+        problems = student.stale_copies(root)
         for line in problems:
             print(line)
         print("학생용 사본 최신" if not problems else f"낡은 사본 {len(problems)}개: `python -m course_lib exercises release` 로 고치세요")
         return 1 if problems else 0
-    return _exercises_list()
+    return _exercises_list(root)
 
 
-def _exercises_list() -> int:
+def _exercises_list(root: Path) -> int:
     import nbformat  # 실행할 때만
 
-    from course_lib import REPO_ROOT  # 실행할 때만: --help는 torch 없이 뜬다
     from course_lib.tooling.course_map import measured_minutes  # 실행할 때만: --help는 torch 없이 뜬다
     from course_lib.tooling import student  # 실행할 때만: --help는 torch 없이 뜬다
     from course_lib.tooling.exercises import by_notebook  # 실행할 때만: --help는 torch 없이 뜬다
 
     groups = by_notebook()
     used = {}
-    for path in student.source_notebooks():
+    for path in student.source_notebooks(root):
         used[path.name[:2]] = (path.name, student.notebook_check_ids(nbformat.read(path, as_version=4)))
     total = 0
     for prefix in sorted(set(groups) | set(used)):
         name, ids = used.get(prefix, (f"{prefix}_…(노트북 없음)", []))
         exercises = groups.get(prefix, [])
-        minutes = measured_minutes(REPO_ROOT / "notebooks" / name)
+        minutes = measured_minutes(root / "notebooks" / name)
         timing = f", CPU {minutes:.1f}분(커밋된 실행 시각에서 잰 값)" if minutes is not None else ""
         print(f"{name}: 연습문제 {len(exercises)}개{timing}")
         for ex in exercises:
@@ -121,24 +241,28 @@ def _glossary_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _glossary_run(args: argparse.Namespace) -> int:
-    from course_lib.tooling.glossary import load, report  # 실행할 때만: --help는 torch 없이 뜬다
+    from course_lib.tooling import glossary, prose  # 실행할 때만: --help는 torch 없이 뜬다
 
-    print(f"GLOSSARY.md: 용어 {len(load())}개")
-    bad = 0
-    for name, found in report().items():
-        lines = [f"  처음 풀이: {p}" for p in found["처음 풀이"]] + [f"  용어집에 없음: {t}" for t in found["용어집에 없음"]]
-        print(f"{name}: " + ("문제 없음" if not lines else f"문제 {len(lines)}개"))
-        for line in lines:
-            print(line)
-        bad += len(lines)
-    return 1 if bad else 0
+    return max(glossary.print_report(), prose.print_report())
 
 
 # --- train / pretrain ------------------------------------------------------------------------------
 def _train_args(parser: argparse.ArgumentParser) -> None:
-    from course_lib.training.main_job import add_arguments  # 실행할 때만: --help는 torch 없이 뜬다
-
-    add_arguments(parser)
+    """`course_lib.training.main_job.run`이 읽는 인자. 여기(가벼운 모듈)에 두어 --help가 torch 없이 뜬다."""
+    parser.add_argument("--preset", default=None, choices=PRESET_NAMES, help="설정 묶음(기본 mini)")
+    parser.add_argument("--config", default=None, help="TrainConfig JSON 파일(프리셋 대신)")
+    parser.add_argument("--out", default="runs/mini", help="결과 폴더(기본 runs/mini)")
+    parser.add_argument("--resume", action="store_true", help="--out의 마지막 체크포인트에서 재개(resume)한다")
+    parser.add_argument("--max-steps", type=int, default=None, help="이 옵티마이저 걸음 수에서 멈춘다(시험용)")
+    parser.add_argument("--seed", type=int, default=None, help="프리셋의 시드를 바꾼다")
+    parser.add_argument("--data-dir", default=None, help="사전학습 자산 폴더(기본 data/)")
+    parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
+    parser.add_argument("--data", default=None,
+                        help="실제 캡션 데이터: LLaVA 사전학습 JSON 또는 COCO captions JSON(colab/full에 필요)")
+    parser.add_argument("--image-folder", default=None, help="--data의 그림 폴더(기본: JSON 옆 images/ 또는 JSON 폴더)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="설정 한 칸을 바꾼다. 예: --set n_train=20000 --set stages.1.batch_size=8 "
+                             "(단계 번호는 0부터)")
 
 
 def _train_run(args: argparse.Namespace) -> int:
@@ -148,9 +272,13 @@ def _train_run(args: argparse.Namespace) -> int:
 
 
 def _pretrain_args(parser: argparse.ArgumentParser) -> None:
-    from course_lib.pretrain import add_arguments  # 실행할 때만: --help는 torch 없이 뜬다
-
-    add_arguments(parser)
+    """`course_lib.pretrain.run`이 읽는 인자. 기본값(None)은 PretrainConfig의 기본값을 뜻한다(기본값은 그곳 하나에)."""
+    parser.add_argument("--out", default=None, help="저장할 폴더(기본: data/)")
+    parser.add_argument("--seed", type=int, default=None, help="시드(기본: PretrainConfig.seed)")
+    parser.add_argument("--siglip-steps", type=int, default=None, help="SigLIP 학습 걸음(기본: PretrainConfig)")
+    parser.add_argument("--llm-steps", type=int, default=None, help="LLM 학습 걸음(기본: PretrainConfig)")
+    parser.add_argument("--n-train-scenes", type=int, default=None, help="학습 장면 수(기본: PretrainConfig)")
+    parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
 
 
 def _pretrain_run(args: argparse.Namespace) -> int:
@@ -161,25 +289,44 @@ def _pretrain_run(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "train": Command("본 작업: 두 단계 학습(1단계 프로젝터, 2단계 프로젝터+LoRA)과 평가", _train_args, _train_run),
-    "pretrain": Command("작은 세계의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
+    "pretrain": Command("미니 월드의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
     "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
     "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도, INSTRUCTORS.md 시간표를 다시 쓴다", _badges_args, _badges_run),
-    "glossary": Command("용어 검사: 노트북이 용어집(GLOSSARY.md)의 용어를 처음 쓸 때 한국어로 풀이했는지", _glossary_args, _glossary_run),
+    "glossary": Command("글 검사: 용어의 처음 풀이, 쓰지 않는 말과 단위(GLOSSARY.md), 산문의 숫자가 출력에 있는지",
+                        _glossary_args, _glossary_run),
     "exercises": Command("연습문제: 학생용 사본 만들기(release)·검사(check)·목록(list)", _exercises_args, _exercises_run),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description="VLM 2단계 학습과 LoRA 강의 도구")
+    parser = CourseArgumentParser(prog="python -m course_lib", description="VLM 2단계 학습과 LoRA 강의 도구")
     sub = parser.add_subparsers(dest="command", metavar="명령", required=True)
+    parser.children = {}
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+        parser.children[name] = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(parser.children[name])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command].run(args)
+    """명령 하나를 실행하고 종료 코드를 돌려준다. 강의의 오류는 여기 한 곳에서 한 줄로 알린다(종료 코드 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # 모르는 인자는 그 명령의 파서가 알린다(그 명령의 인자 가운데 비슷한 것을 찾아 준다)
+            command = parser.children[args.command]
+            command = getattr(command, "children", {}).get(getattr(args, "action", None), command)
+            command.error("unrecognized arguments: " + " ".join(extra))
+        args.command_line = argv  # 매니페스트에 남길 명령(pretrain)
+        return COMMANDS[args.command].run(args)
+    except CourseError as err:
+        print(one_line(err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: 중단했습니다. train은 같은 명령에 --resume을 붙여 마지막 체크포인트에서 재개할 수 있습니다 "
+              "(interrupted: stopped by the user)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """강의 코드가 던지는 오류의 종류.
 
-명령줄(`python -m course_lib …`)은 `CourseError`를 한 곳에서 받아 한 줄로 알리고 종료 코드 2로 끝낸다
-(트레이스백 없음). 메시지는 `키: 한국어 설명 (키: English)` 꼴이라, 학습자는 한국어로 읽고 검색은 영어로 할 수 있다.
+명령줄(`python -m course_lib …`)은 `CourseError`를 한 곳(`course_lib.__main__.main`)에서 받아 한 줄로 알리고
+종료 코드 2로 끝낸다(트레이스백 없음). 메시지는 `키: 한국어 설명 (키: English)` 꼴이라, 학습자는 한국어로 읽고
+검색은 영어로 할 수 있다. 날것의 오류(JSON 오류, 파일 없음, 잘린 파일 …)는 생긴 곳에서 이 종류로 바꾼다.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 class CourseError(Exception):
@@ -11,7 +15,17 @@ class CourseError(Exception):
 
 
 class ConfigError(CourseError, ValueError):
-    """잘못된 설정 값이나 명령줄 인자."""
+    """잘못된 설정 값이나 명령줄 인자. `config_error`로 만들면 `key`(틀린 칸의 이름)를 함께 지닌다."""
+
+    key: str | None = None
+    korean: str = ""
+    english: str = ""
+
+    def under(self, prefix: str) -> "ConfigError":
+        """중첩된 설정의 칸 이름을 앞에 붙인 같은 오류: `epochs` → `stages.1.epochs`."""
+        if self.key is None:
+            return self
+        return config_error(f"{prefix}.{self.key}", self.korean, self.english)
 
 
 class AssetError(CourseError, RuntimeError):
@@ -28,4 +42,23 @@ class CheckpointError(CourseError, RuntimeError):
 
 def config_error(key: str, korean: str, english: str) -> ConfigError:
     """`key: 한국어 (key: english)` 꼴의 설정 오류."""
-    return ConfigError(f"{key}: {korean} ({key}: {english})")
+    err = ConfigError(f"{key}: {korean} ({key}: {english})")
+    err.key, err.korean, err.english = key, korean, english
+    return err
+
+
+def one_line(err: BaseException) -> str:
+    """오류를 한 줄로(여러 줄 메시지는 ` / `로 잇는다). 명령줄이 이 한 줄만 출력한다."""
+    text = str(err).strip() or type(err).__name__
+    return " / ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def check_output_folder(path: Path, key: str = "out") -> None:
+    """결과를 쓸 폴더로 쓸 수 있는지(파일이 아니고, 만들 수 있고, 쓰기 권한이 있는지) 미리 본다. 아무것도 쓰지 않는다.
+    몇 분 학습한 뒤에야 폴더를 못 만들어 실패하지 않도록, 명령들이 시작할 때 부른다."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise config_error(key, f"{path}은(는) 폴더가 아니라 파일입니다. 결과를 쓸 폴더를 주세요", "not a folder")
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise config_error(key, f"{parent}에 폴더를 만들 수 없습니다(파일이거나 쓰기 권한이 없음)", "cannot write here")

@@ -9,7 +9,7 @@
 
 SigLIP 점수(SigLIP score) — 표준 지표가 아니라 이 강의가 정의한다
     score(그림, 캡션) = sigmoid(t · cos(f_img, f_txt) + b)
-    f_img, f_txt는 작은 세계의 SigLIP 모델(이미지 타워, 텍스트 타워)이 낸 임베딩, t = exp(logit_scale)와
+    f_img, f_txt는 미니 월드의 SigLIP 모델(이미지 타워, 텍스트 타워)이 낸 임베딩, t = exp(logit_scale)와
     b = logit_bias는 그 모델이 학습한 값이다. SigLIP 손실은 맞는 짝에 대해 이 값을 1로, 틀린 짝에 대해
     0으로 보내도록 학습하므로 "이 캡션이 이 그림의 캡션일 확률"처럼 읽을 수 있다. 분할 전체의 평균을 쓴다.
 """

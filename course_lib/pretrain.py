@@ -1,4 +1,4 @@
-"""사전학습(pretraining): 작은 세계의 토크나이저, SigLIP 시각 인코더, Qwen3 LLM을 만들어 `data/`에 저장한다.
+"""사전학습(pretraining): 미니 월드의 토크나이저, SigLIP 시각 인코더, Qwen3 LLM을 만들어 `data/`에 저장한다.
 
 `python -m course_lib pretrain`이 이 모듈의 `pretrain()`을 부른다. 만들어진 파일의 해시, 명령, 시드,
 라이브러리 버전, 걸린 시간, 측정값(검색 정확도, 퍼플렉서티)이 `data/MANIFEST.json`에 남는다.
@@ -13,11 +13,9 @@
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import random
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -30,11 +28,13 @@ import transformers
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from course_lib import assets, data_dir, text, world
+from course_lib import assets, data_dir, quiet, text, world
 from course_lib.models import llm as llm_lib
 from course_lib.evaluate import context_reading_accuracy, retrieval_accuracy, text_perplexity, tokenize_for_siglip
 from course_lib.models import vision
 from course_lib.models.vlm import encode_captions
+from course_lib.errors import ConfigError, check_output_folder, config_error
+from course_lib.training.config import check_types
 from course_lib.training.optim import warmup_cosine
 
 
@@ -54,13 +54,20 @@ class PretrainConfig:
     n_eval_scenes: int = 500
 
     def __post_init__(self):
+        check_types(self)  # 종류 먼저(글자나 true/false가 수 자리에 오면 칸 이름으로 거부)
         for name in ("n_train_scenes", "siglip_steps", "siglip_batch_size", "llm_steps", "llm_batch_size",
                      "n_eval_scenes"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: 0보다 커야 합니다({name} must be > 0), 받은 값 {getattr(self, name)}")
+                raise config_error(name, f"0보다 커야 합니다. 받은 값 {getattr(self, name)}", "must be > 0")
+        for name in ("siglip_lr", "llm_lr"):
+            if getattr(self, name) <= 0:
+                raise config_error(name, f"0보다 큰 유한한 수여야 합니다. 받은 값 {getattr(self, name)}", "must be > 0")
+        if self.seed < 0 or self.warmup_steps < 0:
+            key = "seed" if self.seed < 0 else "warmup_steps"
+            raise config_error(key, f"0 이상이어야 합니다. 받은 값 {getattr(self, key)}", "must be >= 0")
         if not 0.0 <= self.llm_context_fraction <= 1.0:
-            raise ValueError("llm_context_fraction: 0과 1 사이여야 합니다(must be in [0, 1]), "
-                             f"받은 값 {self.llm_context_fraction}")
+            raise config_error("llm_context_fraction", f"0과 1 사이여야 합니다. 받은 값 {self.llm_context_fraction}",
+                               "must be in [0, 1]")
 
 
 def _train_loop(model, steps, lr, warmup, make_loss, desc, progress):
@@ -181,32 +188,33 @@ def pretrain(out_dir: Path | None = None, cfg: PretrainConfig = PretrainConfig()
     return assets.read_manifest(out_dir)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+# 명령줄 인자(`python -m course_lib pretrain`의 --seed 등)와 PretrainConfig 칸의 짝. 인자의 기본값은 None이고,
+# 주지 않은 칸은 PretrainConfig의 기본값을 쓴다(기본값은 여기 한 곳에만 있다). 인자 정의는 `course_lib.__main__`.
+CLI_FIELDS = ("seed", "siglip_steps", "llm_steps", "n_train_scenes")
 
 
-def add_arguments(parser) -> None:
-    defaults = PretrainConfig()
-    parser.add_argument("--out", default=None, help="저장할 폴더(기본: data/)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--siglip-steps", type=int, default=defaults.siglip_steps)
-    parser.add_argument("--llm-steps", type=int, default=defaults.llm_steps)
-    parser.add_argument("--n-train-scenes", type=int, default=defaults.n_train_scenes)
-    parser.add_argument("--no-progress", action="store_true", help="진행 막대를 끈다")
+def config_from_args(args) -> PretrainConfig:
+    """명령줄 값으로 PretrainConfig를 만든다. 틀린 값은 학습자가 친 인자 이름(`siglip-steps`)으로 알린다."""
+    try:
+        return PretrainConfig(**{k: getattr(args, k) for k in CLI_FIELDS if getattr(args, k, None) is not None})
+    except ConfigError as err:
+        if err.key in CLI_FIELDS:
+            raise config_error(err.key.replace("_", "-"), err.korean, err.english) from None
+        raise
 
 
 def run(args) -> int:
-    cfg = PretrainConfig(seed=args.seed, siglip_steps=args.siglip_steps, llm_steps=args.llm_steps,
-                         n_train_scenes=args.n_train_scenes)
-    command = "python -m course_lib pretrain " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    manifest = pretrain(Path(args.out) if args.out else None, cfg, progress=not args.no_progress,
-                        command=command)
+    cfg = config_from_args(args)
+    out_dir = Path(args.out) if getattr(args, "out", None) else data_dir()
+    check_output_folder(out_dir)  # 학습을 시작하기 전에(몇 분 뒤가 아니라)
+    quiet.install()
+    words = getattr(args, "command_line", None)
+    command = "python -m course_lib " + " ".join(words) if words and len(words) > 1 else None
+    manifest = pretrain(out_dir, cfg, progress=not getattr(args, "no_progress", False), command=command)
     m = manifest["metrics"]
-    print(f"저장 완료: {args.out or data_dir()}  ({manifest['wall_time_s']}초)")
+    print(f"저장 완료: {out_dir}  ({manifest['wall_time_s']}초)")
     print(f"SigLIP 테스트 검색 top-1: 그림→캡션 {m['siglip_test_retrieval_top1']['image_to_text']:.3f}")
     print(f"LLM 테스트 캡션 퍼플렉서티: {m['llm_test_perplexity']:.3f}")
     reading = m["llm_context_reading_exact"]
-    print(f"LLM 문맥 읽기 완전 일치: 문맥 있음 {reading['with_context']:.3f}, 문맥 없음 {reading['without_context']:.3f}")
+    print(f"LLM 문맥 읽기 정확 일치: 문맥 있음 {reading['with_context']:.3f}, 문맥 없음 {reading['without_context']:.3f}")
     return 0

@@ -15,13 +15,18 @@ HARMLESS_LOGS = (
     ("", "No pretrained weights loaded",
      "open_clip이 `pretrained=None`으로 만든 모델에 남긴다. 이 강의는 곧바로 `data/`의 가중치를 싣거나(미니 월드), "
      "구조만 meta 장치에 만들어 센다(실제 규모)."),
+    ("transformers.tokenization_utils_base", "using the `__call__` method is faster",
+     "transformers 4.x의 빠른 토크나이저가 `pad()`를 부르면 한 번 남기는 속도 조언이다. 캡션 인코딩"
+     "(`models.vlm.encode_captions`)은 토큰화와 라벨 만들기를 나눠야 해서 `pad()`를 쓰고, 값은 `__call__`과 같다."),
 )
 
-# (경고 종류, 메시지 정규식, 왜 무해한가)
+# (경고 종류, 메시지 정규식, 경고를 낸 모듈의 정규식, 왜 무해한가). 메시지와 모듈이 모두 맞아야 거른다.
 HARMLESS_WARNINGS = (
-    (FutureWarning, r".*`is_gradient_checkpointing` is deprecated.*",
-     "peft가 transformers 5의 옛 이름을 부른다(peft 안의 일이라 강의 코드로 고칠 수 없다). 강의는 새 이름을 쓴다"
-     "(`course_lib.compat`)."),
+    (FutureWarning, r".*`is_gradient_checkpointing` is deprecated.*", r"transformers\.",
+     "peft(0.17~)가 LoRA를 붙일 때(`get_peft_model`) transformers 5의 옛 속성 이름 `is_gradient_checkpointing`을 "
+     "읽는다. 경고는 transformers가 내지만 부르는 쪽은 peft 안이라 강의 코드로 고칠 수 없고, 값은 새 이름과 같다. "
+     "강의 코드는 새 이름을 쓴다(`course_lib.compat`). 옛 이름 `gradient_checkpointing_enable` 같은, 강의 코드가 "
+     "직접 부르는 이름의 경고는 거르지 않는다(보이면 고칠 곳이 강의 안에 있다)."),
 )
 
 
@@ -39,8 +44,8 @@ def install() -> None:
     """표의 경고를 거르고, 가중치를 읽을 때의 transformers 진행 막대를 끈다(작은 모델은 순식간이라 막대만 남는다).
     여러 번 불러도 한 번과 같다."""
     install_log_filters()
-    for category, pattern, _why in HARMLESS_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern, category=category)
+    for category, pattern, module, _why in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category, module=module)
     from transformers.utils import logging as hf_logging  # transformers는 무겁다: 부를 때만
 
     hf_logging.disable_progress_bar()

@@ -198,7 +198,7 @@ def make_splits(path, n_train: int, n_val: int, image_size: int, seed: int = 0, 
 # ---------------------------------------------------------------- 평가(정답 장면 없이)
 
 class MiniSiglipScorer:
-    """작은 세계의 SigLIP으로 매기는 채점기(CPU 시험용). 실제 프리셋은 `models.real.OpenClipScorer`."""
+    """미니 월드의 SigLIP으로 매기는 채점기(CPU 시험용). 실제 프리셋은 `models.real.OpenClipScorer`."""
 
     def __init__(self, siglip, tokenizer):
         self.siglip, self.tokenizer = siglip, tokenizer
@@ -244,7 +244,7 @@ class RealEvaluator:
 # ---------------------------------------------------------------- 작은 세계를 표준 형식으로 쓰기(시험·노트북용)
 
 def write_mini_world_dataset(folder, n: int, fmt: str = "llava", split: str = "train", seed: int = 0) -> Path:
-    """작은 세계의 장면 n개를 PNG로 그리고 LLaVA 사전학습 JSON 또는 COCO captions JSON을 쓴다.
+    """미니 월드의 장면 n개를 PNG로 그리고 LLaVA 사전학습 JSON 또는 COCO captions JSON을 쓴다.
     돌려주는 값은 `--data`에 줄 JSON 경로. COCO 형식에는 그림마다 캡션 두 개(다른 문형)를 넣는다."""
     folder = Path(folder)
     images_dir = folder / "images"

@@ -118,22 +118,30 @@ def test_too_small_for_validation_is_refused(tmp_path):
 
 
 def test_real_preset_without_data_says_what_to_pass(tmp_path, capsys):
-    args = Namespace(preset="full", config=None, out=str(tmp_path / "o"), resume=False, max_steps=None, seed=None,
-                     data_dir=None, no_progress=True, data=None, image_folder=None, set=[])
-    assert main_job.run(args) == 2
-    assert "--data" in capsys.readouterr().out
+    from course_lib.__main__ import main
+
+    assert main(["train", "--preset", "full", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("data: ") and "--data" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_real_preset_on_cpu_checks_data_first_then_needs_a_gpu(tmp_path, llava):
+    from course_lib.errors import ConfigError
+
     if torch.cuda.is_available():
         pytest.skip("CPU 전용 시험")
     bad = Namespace(preset="colab", config=None, out=str(tmp_path / "o"), resume=False, max_steps=None, seed=None,
                     data_dir=None, no_progress=True, data=str(tmp_path / "missing.json"), image_folder=None, set=[])
     with pytest.raises(real_data.DataFormatError):  # 모델을 받기 전에 데이터부터 검사한다
         main_job.run(bad)
-    good = Namespace(**{**vars(bad), "data": str(llava)})
-    with pytest.raises(RuntimeError, match="CUDA GPU"):
+    too_small = Namespace(**{**vars(bad), "data": str(llava)})  # 80쌍으로는 colab의 검증 300개를 뗄 수 없다
+    with pytest.raises(real_data.DataFormatError, match="^n_val: "):
+        main_job.run(too_small)
+    good = Namespace(**{**vars(too_small), "set": ["n_val=16"]})
+    with pytest.raises(ConfigError, match="^preset: .*CUDA GPU"):  # 그다음, 내려받기 전에 GPU가 있는지
         main_job.run(good)
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- 학습기와 평가(장면 정답 없음)
@@ -145,8 +153,10 @@ def _real_config():
 def test_overrides_are_validated():
     config = _real_config()
     assert (config.n_train, config.stages[1].grad_accum, config.lora.r) == (64, 2, 4)
-    with pytest.raises(training.ConfigError, match="unknown key"):
+    with pytest.raises(training.ConfigError, match="^stages.7: .*no such stage"):
         main_job.apply_overrides(config, ["stages.7.batch_size=2"])
+    with pytest.raises(training.ConfigError, match="^stages.1.batsh_size: .*unknown key"):
+        main_job.apply_overrides(config, ["stages.1.batsh_size=2"])
     with pytest.raises(training.ConfigError, match="lr_lora"):
         main_job.apply_overrides(config, ["stages.1.lr_lora=-1"])
 

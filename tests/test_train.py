@@ -13,6 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from course_lib import assets, training
+from course_lib.errors import CheckpointError
+import course_lib.training.checkpoint as ckpt
 from course_lib.models import pretrained
 from course_lib.models.vlm import build_vlm
 import course_lib.training.optim  # noqa: F401 (monkeypatch가 training.optim을 찾는다)
@@ -66,7 +68,7 @@ def test_missing_config_file_is_refused(tmp_path):
     from course_lib.training.main_job import load_config
 
     class Args:
-        config, preset, seed = str(tmp_path / "nope.json"), "mini", None
+        config, preset, seed = str(tmp_path / "nope.json"), None, None
 
     with pytest.raises(training.ConfigError, match="^config: "):
         load_config(Args)
@@ -231,6 +233,10 @@ def test_sigkill_mid_stage2_then_resume_is_bit_identical(tmp_path, tiny_config_f
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
     _assert_bit_identical(_final_weights(tmp_path), uninterrupted)
+    _, tensors, meta, _ = training.read_checkpoint(training.latest_checkpoint(tmp_path))
+    assert {"rng.0.cpu", "rng.0.numpy"} <= set(tensors)  # 난수 상태: torch CPU, NumPy(+ Python은 메타에)
+    assert json.loads(meta["rng"])["world_size"] == 1 and len(json.loads(meta["rng"])["python"]) == 1
+    assert json.loads(meta["trainer"])["data"]["n_train"] == TINY.n_train  # 데이터 순서 요약
 
 
 def test_sigkill_during_checkpoint_write_keeps_last_good_one(tmp_path, tiny_config_file, uninterrupted):
@@ -276,3 +282,88 @@ def test_two_processes_with_gloo_match_one_process(tmp_path):
         torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4)
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["global_steps"] == sum(8 // s.grad_accum * s.epochs for s in config.stages)
+
+
+# ---------------------------------------------------------------- 정확한 재개: 난수 상태(프로세스·장치마다)와 데이터 순서
+# CPU에서의 비트 단위 동일은 위의 SIGKILL 시험이 잰다(LoRA 드롭아웃 0.1). GPU에서 재개한 학습이 끊기지 않은 학습과
+# 얼마나 같은지는 이 기계(GPU 없음)에서 잴 수 없다: 아래는 CUDA 상태가 장치마다 저장되고 되돌려지는지를 가짜 torch.cuda로 본다.
+
+class FakeAccelerator:
+    def __init__(self, rank=0, world=1, scaler=None):
+        self.process_index, self.num_processes, self.scaler = rank, world, scaler
+
+    @property
+    def is_main_process(self):
+        return self.process_index == 0
+
+
+def _draws():
+    import random
+
+    import numpy as np
+
+    return torch.rand(3), random.random(), float(np.random.rand())
+
+
+def test_rng_states_round_trip_through_a_checkpoint_file(tmp_path):
+    import random
+
+    import numpy as np
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1), random.seed(2), np.random.seed(3)
+    tensors, meta = ckpt.rng_to_file([ckpt.rng_state()])
+    expected = _draws()
+    save_file(tensors, tmp_path / "rng.safetensors")
+    loaded, meta = load_file(tmp_path / "rng.safetensors"), json.loads(json.dumps(meta))
+    _draws()  # 상태를 더 밀어 둔다
+    ckpt.restore_rng(FakeAccelerator(), loaded, meta)
+    again = _draws()
+    assert torch.equal(expected[0], again[0]) and expected[1:] == again[1:]
+
+
+def test_each_process_gets_its_own_rng_state_back():
+    torch.manual_seed(10)
+    s0 = ckpt.rng_state()
+    torch.manual_seed(11)
+    s1 = ckpt.rng_state()
+    tensors, meta = ckpt.rng_to_file([s0, s1])
+    notes = []
+    ckpt.restore_rng(FakeAccelerator(rank=1, world=2), tensors, meta, notes.append)
+    assert torch.equal(torch.get_rng_state(), s1["cpu"]) and notes == []
+    ckpt.restore_rng(FakeAccelerator(rank=0, world=3), tensors, meta, notes.append)  # 프로세스 수가 다르면 알린다
+    assert torch.equal(torch.get_rng_state(), s0["cpu"]) and len(notes) == 1 and "프로세스 2개" in notes[0]
+
+
+def test_cuda_rng_is_saved_and_restored_for_every_device(monkeypatch):
+    devices = [torch.full((16,), value, dtype=torch.uint8) for value in (1, 2)]
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [d.clone() for d in devices])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda value, device: restored.__setitem__(device, value.clone()))
+    tensors, meta = ckpt.rng_to_file([ckpt.rng_state()])
+    assert {k for k in tensors if ".cuda." in k} == {"rng.0.cuda.0", "rng.0.cuda.1"}
+    ckpt.restore_rng(FakeAccelerator(), tensors, meta)
+    assert sorted(restored) == [0, 1] and all(torch.equal(restored[d], devices[d]) for d in (0, 1))
+
+
+def test_fp16_grad_scaler_state_is_carried():
+    saved = torch.amp.GradScaler("cpu", init_scale=2.0 ** 12, growth_interval=7)
+    saved.load_state_dict({**saved.state_dict(), "scale": 512.0, "_growth_tracker": 3})
+    tensors, meta = ckpt.rng_to_file([ckpt.rng_state()], scaler=saved)
+    fresh = torch.amp.GradScaler("cpu")
+    ckpt.restore_rng(FakeAccelerator(scaler=fresh), tensors, json.loads(json.dumps(meta)))
+    assert fresh.state_dict() == saved.state_dict() and fresh.state_dict()["scale"] == 512.0
+
+
+def test_data_order_is_stateless_and_checked_on_resume():
+    a, b = (training.SceneCaptionData("train", 40, seed=0) for _ in range(2))
+    assert training.epoch_order(40, 0, 1, 2) == training.epoch_order(40, 0, 1, 2)  # 상태 없음: 같은 인자 → 같은 순서
+    assert training.epoch_order(40, 0, 1, 2) != training.epoch_order(40, 0, 1, 3)  # epoch마다 다시 섞는다
+    assert training.epoch_order(40, 0, 0, 2) != training.epoch_order(40, 0, 1, 2)  # 단계마다 다르다
+    record = ckpt.data_record(a, 0, 1, 2)
+    ckpt.check_data_record(record, b, 0)
+    with pytest.raises(CheckpointError, match="training data changed"):
+        ckpt.check_data_record(record, training.SceneCaptionData("train", 48, seed=0), 0)

@@ -11,7 +11,7 @@ LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_
 
 
 def mini_qwen3_config(vocab_size: int, pad_id: int, eos_id: int) -> Qwen3Config:
-    """작은 세계의 Qwen3: 4층, 폭 128. 실제 Qwen3-8B처럼 GQA(KV 헤드 2개 < 쿼리 헤드 4개)와
+    """미니 월드의 Qwen3: 4층, 폭 128. 실제 Qwen3-8B처럼 GQA(KV 헤드 2개 < 쿼리 헤드 4개)와
     묶지 않은 임베딩(untied embeddings)을 쓴다."""
     return Qwen3Config(
         vocab_size=vocab_size, hidden_size=128, intermediate_size=384, num_hidden_layers=4,

@@ -6,7 +6,7 @@
 - `load_real_parts(spec, ...)`: 사용자가 `python -m course_lib train --preset colab|full --data ...`를
   실행할 때만 허브에서 가중치를 받는다. LLM은 bitsandbytes NF4(이중 양자화)로 읽는다.
 
-작은 세계의 `vision.VisionEncoder`는 48×48 그림과 자기 정규화 상수(0.5, 0.25)를 가정하므로,
+미니 월드의 `vision.VisionEncoder`는 48×48 그림과 자기 정규화 상수(0.5, 0.25)를 가정하므로,
 실제 인코더에는 `RealVisionEncoder`를 쓴다: open_clip 모델의 `preprocess_cfg`(CLIP의 평균·표준편차)로
 정규화하고 그 모델의 그림 크기(224)를 확인한다. ViT-L/14는 224×224에서 16×16=256개 패치 토큰을 낸다.
 

@@ -39,9 +39,21 @@ def siglip_config(vocab_size: int, pad_id: int, eos_id: int) -> dict:
 
 
 def register_siglip_config(config: dict, directory: Path | None = None) -> str:
-    """설정을 JSON 파일로 쓰고 open_clip에 등록한 뒤, `create_model`에 넘길 이름을 돌려준다."""
-    directory = Path(directory or tempfile.mkdtemp(prefix="open_clip_cfg_"))
-    directory.mkdir(parents=True, exist_ok=True)
+    """설정을 JSON 파일로 쓰고 open_clip에 등록한 뒤, `create_model`에 넘길 이름을 돌려준다.
+
+    `directory`가 없으면 임시 폴더에 쓰고 등록이 끝나면 지운다. `open_clip.add_model_config`는 파일을 곧바로 읽어
+    설정을 메모리의 표에 넣고, 나중에 다시 훑을 때 없어진 경로는 건너뛴다. 그래서 부를 때마다 /tmp에 폴더가
+    쌓이지 않는다(tests/test_compat.py가 두 번 불러 확인한다).
+    """
+    if directory is not None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return _write_and_register(config, directory)
+    with tempfile.TemporaryDirectory(prefix="open_clip_cfg_") as folder:
+        return _write_and_register(config, Path(folder))
+
+
+def _write_and_register(config: dict, directory: Path) -> str:
     path = directory / f"{SIGLIP_NAME}.json"
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     open_clip.add_model_config(path)

@@ -56,13 +56,12 @@ def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int |
         head = (next(context_ids) if context else []) + prompt
         rows.append(head + ids + [tokenizer.eos_token_id])
         starts.append(len(head))
-    width = max(len(r) for r in rows)
-    pad = [width - len(r) for r in rows]
-    input_ids = torch.tensor([r + [tokenizer.pad_token_id] * p for r, p in zip(rows, pad)])
-    attention_mask = torch.tensor([[1] * len(r) + [0] * p for r, p in zip(rows, pad)])
-    labels = torch.tensor([[IGNORE_INDEX] * start + r[start:] + [IGNORE_INDEX] * p
-                           for r, start, p in zip(rows, starts, pad)])
-    return TextBatch(input_ids, attention_mask, labels)
+    # 오른쪽 채움(padding)은 토크나이저가 한다(padding_side="right", pad 토큰, attention_mask 0).
+    padded = tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt")
+    positions = torch.arange(padded["input_ids"].shape[1])
+    is_caption = (positions >= torch.tensor(starts)[:, None]) & padded["attention_mask"].bool()
+    labels = padded["input_ids"].masked_fill(~is_caption, IGNORE_INDEX)  # 문맥·지시문·채움 자리는 손실에서 뺀다
+    return TextBatch(padded["input_ids"], padded["attention_mask"], labels)
 
 
 class MiniVLM(nn.Module):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
 from course_lib import REPO_ROOT, data_dir as default_data_dir, quiet
 from course_lib.assets import MANIFEST_NAME, REBUILD_COMMAND, verify_assets
@@ -85,21 +85,57 @@ def _import_quietly(module: str):
     return importlib.import_module(module)
 
 
-def check_package(dist: str, module: str, spec: str | None) -> Check:
+def check_package(dist: str, module: str, spec: str | None, torch_broken: bool = False) -> Check:
+    """설치되어 있는지, 실제로 import 되는지(깨진 설치는 여기서 드러난다), 권장 범위 안인지."""
     try:
         version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return Check(dist, FAIL, "설치되지 않음", INSTALL_FIX)
     try:
         _import_quietly(module)
-    except Exception as err:
+    except Exception as err:  # 깨진 설치는 무엇이든 던질 수 있다(ImportError, OSError, RuntimeError …): 한 줄로 알린다
         fix = INSTALL_FIX
-        if module == "open_clip":
+        if torch_broken and dist != "torch":
+            fix = "torch를 먼저 고치세요(이 패키지는 torch를 불러옵니다). " + INSTALL_FIX
+        elif module == "open_clip":
             fix = "open_clip은 동작하는 torchvision이 필요합니다. torch와 짝이 맞는 torchvision을 설치하세요: " + INSTALL_FIX
-        return Check(dist, FAIL, f"{version} — import 실패: {type(err).__name__}: {err}", fix)
+        message = " ".join(str(err).split())[:200]
+        return Check(dist, FAIL, f"{version} — import 실패: {type(err).__name__}: {message}", fix)
     if spec and _in_range(version, spec) is False:
         return Check(dist, WARN, f"{version} (권장 범위 {spec} 밖 — 동작은 보장하지 않음)")
     return Check(dist, OK, version)
+
+
+# torchvision의 부 버전(minor) = torch의 부 버전 + 15 (torch 2.4 ↔ torchvision 0.19, 2.14 ↔ 0.29). PyTorch가 공개하는
+# 짝 표(github.com/pytorch/vision README의 호환표)의 규칙이다. 짝이 어긋나면 torchvision의 C++ 연산이 torch와 맞지 않는다.
+TORCHVISION_MINOR_OFFSET = 15
+
+
+def check_torch_pair(versions: dict[str, str | None] | None = None) -> Check | None:
+    """설치된 torch와 torchvision이 짝인지. 둘 중 하나가 없거나 버전을 읽을 수 없으면 None(다른 점검이 알린다)."""
+    if versions is None:
+        versions = {}
+        for dist in ("torch", "torchvision"):
+            try:
+                versions[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                versions[dist] = None
+    if not versions.get("torch") or not versions.get("torchvision"):
+        return None
+    try:
+        torch_v, vision_v = Version(versions["torch"]), Version(versions["torchvision"])
+    except InvalidVersion:
+        return None
+    if torch_v.major != 2:  # 규칙은 torch 2.x에 대해서만 안다
+        return None
+    expected = f"0.{torch_v.minor + TORCHVISION_MINOR_OFFSET}"
+    name = "torch ↔ torchvision"
+    if (vision_v.major, vision_v.minor) == (0, torch_v.minor + TORCHVISION_MINOR_OFFSET):
+        return Check(name, OK, f"{torch_v.base_version} ↔ {vision_v.base_version} (짝이 맞음)")
+    return Check(name, FAIL, f"torch {torch_v.base_version}의 짝은 torchvision {expected}.x인데 {vision_v.base_version}이 "
+                 f"설치되어 있습니다(mismatch)",
+                 f"`pip install \"torchvision=={expected}.*\"` 로 짝을 맞추거나, 저장소 루트에서 "
+                 f"`pip install -e \".[dev]\"` 로 둘을 함께 다시 설치하세요")
 
 
 def _cpu_name() -> str:
@@ -164,7 +200,11 @@ def run_checks(data_dir: str | os.PathLike | None = None) -> list[Check]:
     checks = [check_python()]
     specs = _requirements()
     for dist, module in CORE_PACKAGES:
-        checks.append(check_package(dist, module, specs.get(dist.replace("_", "-"))))
+        torch_broken = any(c.name == "torch" and c.status == FAIL for c in checks)
+        checks.append(check_package(dist, module, specs.get(dist.replace("_", "-")), torch_broken))
+    pair = check_torch_pair()
+    if pair is not None:
+        checks.append(pair)
     if all(c.status != FAIL for c in checks if c.name == "torch"):
         checks.extend(check_hardware())
     checks.extend(check_assets(data_dir))
@@ -200,7 +240,6 @@ def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> t
     """프리셋이 필요한 메모리(조각별, 계산)와 한국어 판정. (보고서, 이 기계에서 실행 가능한지)."""
     # torch를 쓰는 모듈은 여기서 부른다: doctor는 torch가 깨진 환경에서도 떠서 그것을 알려야 한다.
     import torch
-
     from course_lib import presets
     from course_lib.preset_memory import GiB, REFERENCE_GPUS, estimate, verdict
 
@@ -246,8 +285,15 @@ def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> t
 
 
 def preset_main(name: str, data_dir=None, gpu_gib: float | None = None) -> int:
-    import torch  # preset_report와 같은 이유로 여기서
-
+    try:
+        import torch  # preset_report와 같은 이유로 여기서(깨진 torch는 아래에서 한 줄로 알린다)
+    except Exception as err:  # 깨진 torch는 무엇이든 던질 수 있다
+        specs = _requirements()
+        check = check_package("torch", "torch", specs.get("torch"))
+        if check.status != FAIL:  # 이미 불러온 뒤 다른 이유로 실패: 그 이유를 보인다
+            check = Check("torch", FAIL, f"import 실패: {type(err).__name__}: {err}", INSTALL_FIX)
+        print(format_report([check]))
+        return 1
     report, fits = preset_report(name, data_dir, None if gpu_gib is None else gpu_gib * 2**30)
     print(report)
     # GPU가 있는데 모자랄 때만 실패(1). GPU가 없으면 안내만 하고 0.

@@ -68,7 +68,7 @@ class Trainer:
         self.history = History()
         self.global_step = 0
         self.best: dict | None = None
-        self._last_tokens = 0
+        self._last_tokens = self._last_positions = 0  # 걸음마다 센 토큰 수(채움 뺌)와 계산한 자리 수(채움 포함)
         self._feature_cache: torch.Tensor | bool | None = None  # 인코더 출력 캐시(None: 아직, False: 쓰지 않음)
 
     @property
@@ -132,7 +132,8 @@ class Trainer:
                 bar.update(1)
                 record = {"stage": stage.name, "epoch": epoch, "step": step + 1, "global_step": self.global_step,
                           "loss": loss_value, "lr": [g["lr"] for g in optimizer.param_groups],
-                          "seconds": time.perf_counter() - step_start, "tokens": self._last_tokens}
+                          "seconds": time.perf_counter() - step_start, "tokens": self._last_tokens,
+                          "positions": self._last_positions}
                 for callback in self.callbacks:
                     callback.on_step_end(self, record)
                 self.history.steps.append(record)
@@ -172,8 +173,9 @@ class Trainer:
             acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], stage.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        self._last_tokens = sum(int(t.attention_mask.sum()) + t.input_ids.shape[0] * self.model.vision.num_patches
-                                for t in texts)
+        patches = self.model.vision.num_patches
+        self._last_tokens = sum(int(t.attention_mask.sum()) + t.input_ids.shape[0] * patches for t in texts)
+        self._last_positions = sum(t.input_ids.numel() + t.input_ids.shape[0] * patches for t in texts)  # 채움 포함
         loss_total = acc.reduce(loss_total.reshape(1).to(acc.device), reduction="sum")
         return float(loss_total) / total_tokens
 
@@ -221,13 +223,19 @@ class Trainer:
 
     # -- 체크포인트와 기록
     def _save_step_checkpoint(self, optimizer, scheduler, stage_index, epoch, step_in_epoch):
-        if not self.out_dir or not self.accelerator.is_main_process:
+        if not self.out_dir:
+            return
+        # 난수 상태는 프로세스(rank)마다 다르다: 모든 프로세스가 함께 모은 뒤 주 프로세스만 쓴다.
+        rng_states = ckpt.gather_rng_states(self.accelerator)
+        if not self.accelerator.is_main_process:
             return
         state = {"stage_index": stage_index, "epoch": epoch, "step_in_epoch": step_in_epoch,
                  "global_step": self.global_step, "scheduler": scheduler.state_dict(), "best": self.best,
-                 "history": asdict(self.history)}
+                 "history": asdict(self.history), "world_size": self.accelerator.num_processes,
+                 "data": ckpt.data_record(self.train_data, self.config.seed, stage_index, epoch)}
+        rng = ckpt.rng_to_file(rng_states, getattr(self.accelerator, "scaler", None))
         directory = self.out_dir / "checkpoints" / f"step-{self.global_step:07d}"
-        ckpt.write_checkpoint(directory, self.model, _inner(optimizer), ckpt.jsonable(state), self.config)
+        ckpt.write_checkpoint(directory, self.model, _inner(optimizer), ckpt.jsonable(state), self.config, rng=rng)
         for old in sorted(directory.parent.glob("step-*")):
             if old != directory and "." not in old.name:
                 shutil.rmtree(old, ignore_errors=True)  # 마지막 완전한 체크포인트 하나만 남긴다
@@ -262,13 +270,11 @@ class Trainer:
         return self
 
     def _load_resume(self, last: Path) -> tuple[int, dict | None]:
-        weights, tensors, meta, saved_config = ckpt.read_checkpoint(last)
-        if saved_config is None or meta.get("fingerprint") != self.config.fingerprint():
-            raise CheckpointError(f"{last}는 다른 설정(config)이나 구조로 만든 체크포인트라 재개할 수 없습니다"
-                                  f"(config fingerprint mismatch). 같은 명령으로 다시 실행하거나 --out을 바꾸세요.")
+        # 먼저 모두 검사한다(설정 지문, 파일 손상, 데이터 순서, 구조). 통과한 뒤에야 상태를 바꾸고 기록을 고쳐 쓴다.
+        weights, tensors, meta, state = ckpt.open_for_resume(last, self.config)
+        ckpt.check_data_record(state.get("data"), self.train_data, self.config.seed)
         ckpt.load_trainable_state(self.model, weights)
-        state = json.loads(meta["trainer"])
-        torch.set_rng_state(tensors["torch_rng"])
+        ckpt.restore_rng(self.accelerator, tensors, json.loads(meta.get("rng", "{}")), self.log)
         self.global_step = state["global_step"]
         self.best = state["best"]
         self.history = History(**state["history"])
