@@ -1,6 +1,6 @@
 """활성값(activation) 메모리를 재고 계산한다: 역전파(backward)를 위해 autograd가 붙잡아 두는 텐서.
 
-학습 중 메모리는 가중치·그래디언트·옵티마이저 상태·활성값으로 나뉜다. 앞의 셋은 모델 크기로 정해지지만
+학습 중 메모리는 가중치·기울기(gradient)·옵티마이저 상태·활성값으로 나뉜다. 앞의 셋은 모델 크기로 정해지지만
 활성값은 배치와 시퀀스 길이에 비례해 늘어나고, 그레이디언트 체크포인팅(gradient checkpointing)이
 줄이는 것도 이것이다.
 
@@ -147,6 +147,48 @@ def saved_bytes_per_layer(model, **inputs) -> dict[str, int]:
     totals = saved.bytes_by_tag()
     names = ["before_layers", *[f"layer.{i}" for i in range(len(decoder_layers(model)))], "after_layers"]
     return {name: totals.get(name, 0) for name in names}
+
+
+# 층 안의 구간 경계: (하위 모듈 이름, "pre" = 그 모듈이 시작할 때 / "post" = 끝날 때, 그때부터의 구성 요소).
+# `qwen3_layer_activation_bytes`의 키와 같은 묶음이 되도록 골랐다. 예: input_layernorm의 출력은 q_proj가
+# 저장하므로 q_norm이 시작하기 전까지를 input_layernorm으로, gate_proj가 저장하는 post_attention_layernorm의
+# 출력은 SiLU(act_fn)가 시작하기 전까지를 post_attention_layernorm으로 센다.
+QWEN3_COMPONENT_BOUNDARIES = (
+    ("input_layernorm", "pre", "input_layernorm"),
+    ("self_attn.q_norm", "pre", "q_norm"),
+    ("self_attn.q_norm", "post", "attention"),
+    ("self_attn.k_norm", "pre", "k_norm"),
+    ("self_attn.k_norm", "post", "attention"),
+    ("post_attention_layernorm", "pre", "post_attention_layernorm"),
+    ("mlp.act_fn", "pre", "mlp"),
+)
+QWEN3_COMPONENTS = ("input_layernorm", "q_norm", "k_norm", "attention", "post_attention_layernorm", "mlp")
+
+
+def saved_bytes_per_component(model, layer_index: int = 1, **inputs) -> dict[str, int]:
+    """`model(**inputs)` 한 번에 디코더 층 `layer_index` 하나가 저장한 바이트를 구성 요소별로 잰다.
+
+    키는 `qwen3_layer_activation_bytes`와 같다(경계는 `QWEN3_COMPONENT_BOUNDARIES`). 기본은 layer.1:
+    layer.0에는 모든 층이 공유하는 회전 위치 임베딩 cos·sin이 한 번 더 들어간다.
+    """
+    saved = SavedActivations(tag="other")
+    layer = decoder_layers(model)[layer_index]
+    modules = dict(layer.named_modules())
+    handles = []
+    for module_name, when, component in QWEN3_COMPONENT_BOUNDARIES:
+        def set_tag(*_, component=component):
+            saved.tag = component
+        module = modules[module_name]
+        handles.append(module.register_forward_pre_hook(set_tag) if when == "pre" else module.register_forward_hook(set_tag))
+    handles.append(layer.register_forward_hook(lambda *_: setattr(saved, "tag", "other")))
+    try:
+        with saved:
+            model(**inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    totals = saved.bytes_by_tag()
+    return {component: totals.get(component, 0) for component in QWEN3_COMPONENTS}
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from course_lib.lora import count_model_parameters, decoder_linear_shapes
 from course_lib.quant import ABSMAX_BLOCKSIZE, NF4_BLOCKSIZE
 
 _GB = 1e9
+_GIB = 2**30
 
 SCHEMES = ("fp32", "bf16", "nf4", "nf4+dq")
 
@@ -91,5 +92,10 @@ def quantized_model_bytes(config, scheme: str) -> int:
 
 
 def to_gb(num_bytes: int) -> float:
-    """바이트 → GB(10⁹ 바이트). 모델 카드와 논문이 쓰는 단위."""
+    """바이트 → GB(10⁹ 바이트). 모델 카드와 논문이 쓰는 단위(그 수와 견줄 때만 쓴다)."""
     return num_bytes / _GB
+
+
+def to_gib(num_bytes: int) -> float:
+    """바이트 → GiB(2³⁰ 바이트). 강의가 메모리를 적는 단위."""
+    return num_bytes / _GIB

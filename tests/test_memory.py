@@ -3,13 +3,14 @@ import pytest
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from course_lib import memory
+from course_lib import compat, memory
+from course_lib.diagrams import checkpointing as checkpoint_diagram
 
 # 해석적 계산과 측정의 허용 오차(상대). torch 2.14.1 + transformers 5.24에서는 바이트까지 같다(오차 0).
 # 의존성 범위 안의 다른 버전이 저장 방식을 조금 바꿔도 잡아낼 수 있게 1%로 둔다.
 ANALYTIC_TOLERANCE = 0.01
-# 아래 TINY 설정(4층, 시퀀스 64, float32, sdpa)에서 체크포인팅이 저장 활성값 전체를 줄이는 최소 배수.
-# 잰 값은 11.2배(층 부분만 보면 24배). 노트북이 이 상수를 인용한다.
+# 아래 TINY 설정(4층, 시퀀스 64, float32, sdpa)에서 체크포인팅이 저장 활성값 전체를 줄이는 최소 배수
+# (층 부분만 보면 훨씬 크게 줄고, 손실 쪽 B·T·V가 남아 전체 배수를 누른다).
 MIN_CHECKPOINT_REDUCTION = 8
 
 TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=192, num_hidden_layers=4,
@@ -21,7 +22,7 @@ def tiny_model(dtype=torch.float32, attn="sdpa", checkpointing=False, **override
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config).to(dtype).train()
     if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        compat.enable_activation_checkpointing(model)
     return model, config
 
 
@@ -57,6 +58,42 @@ def test_one_layer_matches_analytic(dtype, attn):
     # layer.0은 모든 층이 공유하는 cos·sin을 처음 저장하므로 그 뒤 층과 비교한다.
     expected = sum(memory.qwen3_layer_activation_bytes(config, 2, 32, dtype.itemsize, attn).values())
     assert abs(per_layer["layer.1"] - expected) <= ANALYTIC_TOLERANCE * expected
+
+
+@pytest.mark.parametrize("dtype, attn", [(torch.float32, "sdpa"), (torch.bfloat16, "sdpa"),
+                                         (torch.float32, "eager"), (torch.bfloat16, "eager")])
+def test_each_component_matches_analytic(dtype, attn):
+    """구성 요소마다(norm, q_norm, k_norm, 어텐션, MLP) 잰 바이트 = 해석식. 노트북 04의 표가 이것을 보인다."""
+    model, config = tiny_model(dtype, attn, num_hidden_layers=3)
+    ids = torch.randint(0, config.vocab_size, (2, 33), generator=torch.Generator().manual_seed(1))
+    measured = memory.saved_bytes_per_component(model, layer_index=1, input_ids=ids, labels=ids)
+    assert measured == memory.qwen3_layer_activation_bytes(config, 2, 33, dtype.itemsize, attn)
+    assert sum(measured.values()) == memory.saved_bytes_per_layer(model, input_ids=ids, labels=ids)["layer.1"]
+
+
+def test_component_boundaries_name_real_submodules():
+    model, _ = tiny_model(num_hidden_layers=1)
+    names = dict(memory.decoder_layers(model)[0].named_modules())
+    assert all(module in names for module, _, _ in memory.QWEN3_COMPONENT_BOUNDARIES)
+    assert {c for _, _, c in memory.QWEN3_COMPONENT_BOUNDARIES} == set(memory.QWEN3_COMPONENTS)
+
+
+@pytest.mark.parametrize("n_layers, segment", [(4, None), (4, 1), (4, 2), (7, 3), (36, 1), (5, 5)])
+def test_checkpoint_timeline_peak_matches_the_segment_formula(n_layers, segment):
+    """그림(course_lib.diagrams.checkpointing)의 시간표: 최대 = ⌈n/k⌉·h + (마지막이 아닌 가장 긴 구간)·L."""
+    h, L = 3, 100
+    steps = checkpoint_diagram.checkpoint_timeline(n_layers, L, h, segment)
+    if segment is None:
+        assert checkpoint_diagram.peak_bytes(steps) == n_layers * L
+        assert sum(s.kind == "재계산" for s in steps) == 0 and steps[-1].total == L
+    else:
+        # 구간 i를 다시 계산하는 동안: 구간 입력 i + 1개 + 그 구간의 층 수만큼의 L
+        starts = range(0, n_layers, segment)
+        expected = max((i + 1) * h + min(segment, n_layers - start) * L for i, start in enumerate(starts))
+        assert checkpoint_diagram.peak_bytes(steps) == expected
+        assert expected <= -(-n_layers // segment) * h + segment * L  # 노트북 04의 ⌈n/k⌉·h + k·L은 위쪽 한계
+        assert sum(s.kind == "재계산" for s in steps) == n_layers and steps[-1].total == h + L
+    assert [s.kind for s in steps].count("역전파") == n_layers
 
 
 def test_checkpointing_keeps_only_layer_inputs():

@@ -87,6 +87,14 @@ def test_values_on_midpoints_go_to_lower_code():
     assert quant.unpack_nibbles(q.packed, 16).tolist() == list(range(16))
 
 
+def test_byte_value_table_is_the_two_nibble_lookup():
+    """복원이 쓰는 256칸 표(바이트 → 값 두 개)가 니블을 풀어 코드북에서 찾은 값과 비트까지 같다."""
+    for codebook in (quant.nf4_codebook(), quant.fp4_codebook()):
+        table = quant.byte_value_table(codebook)
+        every_byte = torch.arange(256, dtype=torch.uint8)
+        assert torch.equal(table.reshape(-1), codebook[quant.unpack_nibbles(every_byte, 512)])
+
+
 @pytest.mark.parametrize("double_quant", [False, True])
 def test_fp4_equals_bitsandbytes(double_quant):
     x = random_tensor((37, 50), torch.float32, seed=7)
@@ -124,7 +132,9 @@ def test_qwen3_8b_weight_memory():
 
     config = Qwen3Config(**QWEN3_8B)
     gigabytes = {s: round(weight_memory.to_gb(weight_memory.quantized_model_bytes(config, s)), 2) for s in weight_memory.SCHEMES}
-    assert gigabytes == {"fp32": 32.76, "bf16": 16.38, "nf4": 6.40, "nf4+dq": 6.07}
+    assert gigabytes == {"fp32": 32.76, "bf16": 16.38, "nf4": 6.40, "nf4+dq": 6.07}  # GB(10⁹): 모델 카드·원문과 견주는 단위
+    gibibytes = {s: round(weight_memory.to_gib(weight_memory.quantized_model_bytes(config, s)), 2) for s in weight_memory.SCHEMES}
+    assert gibibytes == {"fp32": 30.51, "bf16": 15.26, "nf4": 5.96, "nf4+dq": 5.66}  # GiB(2³⁰): 강의의 단위
     breakdown = weight_memory.weight_memory_breakdown(config, "nf4+dq")
     assert breakdown["params"] == 8_190_735_360
     assert round(breakdown["other_params"] / 1e9, 2) == 1.24  # 임베딩 + lm_head (+ norm)은 16비트로 남는다

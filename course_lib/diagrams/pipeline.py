@@ -1,0 +1,162 @@
+"""VLM의 길(pipeline)과 텐서 모양: 그림 → 패치 → 시각 인코더 → 프로젝터 → [그림 토큰 | 글 토큰] → LLM → 로짓.
+
+모양은 설정에서 읽는다(타자로 친 수 없음).
+- 미니 월드: `data/`의 설정 파일(open_clip SigLIP JSON, Qwen3 config.json)과 `mini` 프리셋의 2단계 배치.
+- 실제 규모(`colab`, `full`): `presets.REAL_MODELS[name]`의 open_clip 설정과 Qwen3 설정, 그 프리셋의 2단계
+  마이크로 배치, 글 토큰 상한은 `preset_memory.text_token_budget`(메모리 추정과 같은 전제).
+`PipelineShapes.stages()`가 단계마다의 모양을 주므로 노트북은 그림의 모양을 실제 순전파의 모양과 맞춰 볼 수 있다.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from transformers import Qwen3Config
+
+from course_lib import assets, plots, presets, world
+from course_lib.preset_memory import text_token_budget
+
+RGB_CHANNELS = 3  # 그림은 RGB 세 채널(world.render_batch, CLIP 전처리 모두)
+FROZEN_COLOR = "#9aa5b1"    # 얼린 부품
+TRAINED_COLOR = "#d9480f"   # 학습하는 부품
+TENSOR_COLOR = "#e7f0fa"    # 텐서(상자)
+
+
+@dataclass(frozen=True)
+class PipelineShapes:
+    """한 세계(미니 월드 또는 실제 프리셋)의 VLM 모양. 글 토큰 수는 캡션마다 다르므로 상한만(알면) 둔다."""
+    title: str
+    batch: int
+    image_size: int
+    patch_size: int
+    vision_width: int
+    llm_hidden: int
+    vocab_size: int
+    text_tokens_max: int | None = None
+    channels: int = RGB_CHANNELS
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def n_patches(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def patch_dim(self) -> int:
+        return self.channels * self.patch_size * self.patch_size
+
+    def stages(self) -> list[tuple[str, tuple]]:
+        """(이름, 모양)을 순서대로. 글 토큰 수는 "T"로 적는다(LLM 입력의 길이 = 그림 토큰 N + T)."""
+        b, n, seq = self.batch, self.n_patches, f"{self.n_patches}+T"
+        return [
+            ("그림", (b, self.channels, self.image_size, self.image_size)),
+            ("패치", (b, n, self.patch_dim)),
+            ("패치 토큰", (b, n, self.vision_width)),
+            ("그림 토큰", (b, n, self.llm_hidden)),
+            ("LLM 입력", (b, seq, self.llm_hidden)),
+            ("로짓", (b, seq, self.vocab_size)),
+        ]
+
+
+# 상자 사이의 화살표: (무엇이 하는 일, 학습하나)
+STEPS = (
+    ("패치로 자르기\n(einops.rearrange)", None),
+    ("시각 인코더\n(얼림)", False),
+    ("프로젝터\n(두 단계 모두 학습)", True),
+    ("+ 지시문·캡션\n토큰 T개", None),
+    ("LLM(얼림)\n2단계: + LoRA 학습", True),
+)
+
+
+def mini_shapes(data_dir=None) -> PipelineShapes:
+    """미니 월드: data/의 설정 파일에서 읽는다(가중치는 읽지 않는다)."""
+    siglip = json.loads(assets.require_asset(assets.SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
+    llm = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE, data_dir))
+    vision = siglip["vision_cfg"]
+    return PipelineShapes("미니 월드(mini)", presets.get_preset("mini").stages[-1].batch_size, vision["image_size"],
+                          vision["patch_size"], vision["width"], llm.hidden_size, llm.vocab_size)
+
+
+def real_shapes(name: str = "full") -> PipelineShapes:
+    """실제 프리셋: open_clip 설정과 Qwen3 설정(내려받기 없음), 그 프리셋의 2단계 마이크로 배치."""
+    spec = presets.REAL_MODELS[name]
+    vision, llm = spec.vision_config()["vision_cfg"], spec.llm_config()
+    title = f"{name}: {spec.llm_repo.split('/')[-1]} + {spec.vision_model}"
+    return PipelineShapes(title, presets.get_preset(name).stages[-1].batch_size, vision["image_size"],
+                          vision["patch_size"], vision["width"], llm.hidden_size, llm.vocab_size,
+                          text_token_budget(spec))
+
+
+def _shape_text(shape: tuple) -> str:
+    return "[" + ", ".join(f"{d:,}" if isinstance(d, int) else str(d) for d in shape) + "]"
+
+
+def _draw_row(ax, shapes: PipelineShapes) -> None:
+    box_w, box_h, step = 1.9, 1.0, 2.75
+    stages = shapes.stages()
+    for i, (name, shape) in enumerate(stages):
+        x = i * step
+        ax.add_patch(FancyBboxPatch((x, 0), box_w, box_h, boxstyle="round,pad=0.04,rounding_size=0.12",
+                                    facecolor=TENSOR_COLOR, edgecolor="#4a6fa5", linewidth=1.2))
+        ax.text(x + box_w / 2, box_h * 0.68, name, ha="center", va="center", fontsize=10, fontweight="bold")
+        ax.text(x + box_w / 2, box_h * 0.3, _shape_text(shape), ha="center", va="center", fontsize=8.5)
+    for i, (label, trained) in enumerate(STEPS):
+        start, end = i * step + box_w + 0.05, (i + 1) * step - 0.05
+        ax.add_patch(FancyArrowPatch((start, box_h / 2), (end, box_h / 2), arrowstyle="-|>", mutation_scale=12,
+                                     color="black", linewidth=1.0))
+        color = "black" if trained is None else (TRAINED_COLOR if trained else FROZEN_COLOR)
+        ax.text((start + end) / 2, box_h + 0.12, label, ha="center", va="bottom", fontsize=8.5, color=color,
+                fontweight="bold" if trained is not None else "normal")
+    note = f"배치 {shapes.batch}(2단계), 그림 {shapes.image_size}×{shapes.image_size}, 패치 {shapes.patch_size} → " \
+           f"{shapes.grid}×{shapes.grid} = {shapes.n_patches}개"
+    note += f", 글 토큰 T ≤ {shapes.text_tokens_max}" if shapes.text_tokens_max else ", 글 토큰 T는 캡션마다 다름"
+    ax.text(0, -0.22, note, ha="left", va="top", fontsize=9)
+    ax.set_title(shapes.title, loc="left", fontsize=11)
+    ax.set_xlim(-0.1, (len(stages) - 1) * step + box_w + 0.1)
+    ax.set_ylim(-0.6, box_h + 0.75)
+    ax.axis("off")
+
+
+def draw_pipeline(worlds: Sequence[PipelineShapes]) -> Figure:
+    """세계마다 한 줄: 텐서(상자)와 그것을 바꾸는 부품(화살표). 주황 = 학습, 회색 = 얼림."""
+    fig, axes = plots.new_figure(nrows=len(worlds), width=13.0, height=2.2, squeeze=False)
+    for ax, shapes in zip(axes[:, 0], worlds):
+        _draw_row(ax, shapes)
+    return fig
+
+
+def draw_patch_grid(image: torch.Tensor, patch_size: int) -> Figure:
+    """그림 한 장 위에 패치 경계와 번호. 번호는 rearrange("(gh gw)")가 토큰을 늘어놓는 순서(행 우선)다."""
+    channels, height, width = image.shape
+    grid_h, grid_w = height // patch_size, width // patch_size
+    fig, ax = plots.new_figure(width=4.2, height=4.2)
+    ax.imshow(image.permute(1, 2, 0).numpy(), extent=(0, width, height, 0))
+    for k in range(1, grid_w):
+        ax.axvline(k * patch_size, color="white", linewidth=1.5)
+    for k in range(1, grid_h):
+        ax.axhline(k * patch_size, color="white", linewidth=1.5)
+    for row in range(grid_h):
+        for col in range(grid_w):
+            ax.text((col + 0.5) * patch_size, (row + 0.5) * patch_size, str(row * grid_w + col), ha="center",
+                    va="center", fontsize=9, color="black", alpha=0.8)
+    ax.set_xticks([k * patch_size for k in range(grid_w + 1)])
+    ax.set_yticks([k * patch_size for k in range(grid_h + 1)])
+    ax.grid(False)
+    ax.set_title(f"{height}×{width} 그림 → {patch_size}×{patch_size} 패치 {grid_h}×{grid_w} = "
+                 f"{grid_h * grid_w}개\n패치 하나 = {channels}×{patch_size}×{patch_size} = "
+                 f"{channels * patch_size * patch_size}개 값", fontsize=10)
+    return fig
+
+
+EXAMPLES: dict[str, Callable[[], Figure]] = {
+    "mini_and_full": lambda: draw_pipeline([mini_shapes(), real_shapes("full")]),
+    "colab": lambda: draw_pipeline([real_shapes("colab")]),
+    "mini_patch_grid": lambda: draw_patch_grid(world.render_batch(world.make_scenes("test", 1))[0],
+                                               mini_shapes().patch_size),
+}
