@@ -1,6 +1,7 @@
-"""용어집(GLOSSARY.md): 노트북이 용어를 처음 쓸 때 용어집의 한국어로 풀이하는지, 풀이한 용어가 모두 용어집에 있는지.
+"""용어집(GLOSSARY.md): 노트북이 용어를 처음 쓸 때 용어집의 한국어로 풀이하는지, 풀이한 용어가 모두 용어집에 있는지,
+쓰지 않는 말(작은 세계, 비전 인코더 …)과 밝히지 않은 10진 단위(GB)가 학습자가 읽는 글 어디에도 없는지.
 
-무엇을 검사하고 무엇을 검사하지 않는지는 GLOSSARY.md의 "테스트가 검사하는 것"과 `course_lib/glossary.py`에 있다.
+무엇을 검사하고 무엇을 검사하지 않는지는 GLOSSARY.md의 "테스트가 검사하는 것"과 `course_lib/tooling/glossary.py`에 있다.
 """
 import nbformat
 import pytest
@@ -10,6 +11,7 @@ from course_lib.tooling import glossary
 
 ENTRIES = glossary.load()
 IGNORED = glossary.ignored_names()
+VARIANTS = glossary.load_variants()
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -97,9 +99,103 @@ def test_markdown_noise_is_removed():
 
 def test_cli_report(capsys):
     from course_lib.__main__ import main
+    from course_lib.tooling import prose
 
     code = main(["glossary"])
     out = capsys.readouterr().out
-    assert f"용어 {len(ENTRIES)}개" in out
+    assert f"용어 {len(ENTRIES)}개, 쓰지 않는 말 {len(VARIANTS)}줄" in out and "산문의 숫자" in out
     problems = glossary.report()
-    assert code == (1 if any(any(found) for per_notebook in problems.values() for found in per_notebook.values()) else 0)
+    bad = (any(any(found) for per_notebook in problems.values() for found in per_notebook.values())
+           or glossary.vocabulary_report() or any(prose.report().values()))
+    assert code == (1 if bad else 0)
+
+
+# --- 쓰지 않는 말(검사 3)과 단위(검사 4) -------------------------------------------------------------------
+
+PLACES = glossary.learner_texts()
+GROUPS = sorted({place.where.split(" ")[0] for place in PLACES})
+
+
+def test_variant_table_is_parsed_and_each_row_catches_its_own_forms():
+    korean = {entry.korean[0] for entry in ENTRIES}
+    assert len(VARIANTS) >= 8
+    for variant in VARIANTS:
+        assert variant.preferred in korean or variant.preferred.isascii(), variant.preferred
+        for form in variant.rejected:
+            assert variant.pattern.search(form), f"'{form}'을(를) 그 줄의 꼴이 잡지 못합니다"
+        assert not variant.pattern.search(variant.preferred)
+
+
+@pytest.mark.parametrize(
+    "text, caught",
+    [
+        ("두 팔(arm)을 시드마다 돌립니다", "팔"),
+        ("| 팔 | 학습하는 것 |", "팔"),
+        ("팔마다 학습률 예산을 셉니다", "팔마다"),
+        ("조건 × 시드 × 팔만큼 학습", "팔만큼"),
+        ("끊긴 곳에서 이어 하기", "이어 하"),
+        ("끊기지 않은 학습과 이어 한 학습", "이어 한"),
+        ("중간에 죽였다가 이어 해도", "이어 해"),
+        ("작은세계의 부품", "작은세계"),
+        ("완전일치 비율", "완전일치"),
+        ("fp32 가중치·그레이디언트·AdamW 상태", "그레이디언트"),
+        ("그래디언트 체크포인팅", "그래디언트 체크포인팅"),
+        ("그래디언트를 계산", "그래디언트"),
+        ("에폭마다 평가", "에폭"),
+    ],
+)
+def test_rejected_variants_are_caught(text, caught):
+    hits = glossary.variant_hits(text, VARIANTS)
+    assert hits and hits[0].startswith(f"'{caught}'")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "팔아 버린 물건, 팔십 개, 팔다리",  # 보통 낱말 "팔"
+        "이어서 2부가 이어집니다. 셀을 이어 붙인다. 학습을 이어 가기",  # 보통 낱말 "이어"
+        "그레이디언트 체크포인팅(gradient checkpointing)과 기울기(gradient)",
+        "미니 월드, 시각 인코더, 정확 일치, 재개(resume), epoch, 실험군(arm), 예열, 걸음",
+    ],
+)
+def test_ordinary_words_and_preferred_terms_pass(text):
+    assert glossary.variant_hits(text, VARIANTS) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "모델 카드 기준 GB(10⁹ 바이트)로 6.07 GB",
+        "| 합계(GB, 10⁹ 바이트) |\n| 6.07GB |",  # 같은 글 단위 안의 밝힘(표의 머리줄)
+        "원문은 단위를 GB로 적었으므로 10⁹ 바이트로 읽어 풉니다",
+        '원문의 "층마다 2 GB, 합계 64 GB"는 맞지 않습니다',  # 인용
+        "A100 80GB, A100 40GB, A100/H100 80GB, T4 16GB",  # 제품 이름
+        "가중치 6.07 GiB, 캐시 50 MiB",
+    ],
+)
+def test_labelled_or_quoted_decimal_units_pass(text):
+    assert glossary.unit_hits(text) == []
+
+
+@pytest.mark.parametrize("text", ["가중치는 6.07 GB입니다", "설치에는 수 GB가 듭니다", "0.44GB", "캐시 50 MB"])
+def test_bare_decimal_units_are_caught(text):
+    assert len(glossary.unit_hits(text)) == 1
+
+
+def test_learner_texts_cover_notebooks_docs_and_library_strings():
+    groups = set(GROUPS)
+    assert {"README.md", "INSTRUCTORS.md", "CONTRIBUTING.md"} <= groups
+    assert {p.relative_to(REPO_ROOT).as_posix() for p in NOTEBOOKS} <= groups
+    assert "course_lib/__main__.py" in groups and "course_lib/tooling/exercises/ex00.py" in groups
+    kinds = {place.where.rsplit(" ", 1)[-1] for place in PLACES if place.where.startswith("notebooks/")}
+    assert kinds == {"마크다운", "코드", "출력"}
+    assert not any("notebooks/student/" in place.where for place in PLACES)  # 사본은 원본에서 만들어진다
+    strings = [place for place in PLACES if place.where.startswith("course_lib/world.py")]
+    assert strings and all(not place.text.lstrip().startswith("#") for place in strings)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_no_rejected_variant_or_bare_decimal_unit(group):
+    problems = [f"{place.where}: {hit}" for place in PLACES if place.where.split(" ")[0] == group
+                for hit in glossary.variant_hits(place.text, VARIANTS) + (glossary.unit_hits(place.text) if place.units else [])]
+    assert not problems, "\n".join(problems)

@@ -1,15 +1,22 @@
-"""노트북 02(LoRA와 파라미터 계산)의 연습문제 채점."""
+"""노트북 02(LoRA와 파라미터 계산)의 연습문제 채점.
+
+코드 문제는 노트북에 없던 변형을 묻고, 학습자가 보지 못한 입력으로 채점한다. 기준값은 가능한 한 진짜 라이브러리(peft)가
+계산한다(02.2는 peft의 `lora.Embedding` 층, 02.4는 특잇값 분해로 구한 최적 오차, 02.5는 채점할 때 실제로 한 걸음 학습해 본 결과).
+"""
 from __future__ import annotations
 
 import torch
+from peft import LoraConfig, inject_adapter_in_model
+from torch import nn
+from transformers import LlamaConfig
 
 from course_lib import lora
+from course_lib.models.llm import qwen3_8b_config
 from course_lib.tooling.exercises import Wrong, exercise
 
 
-def _llama3_8b():
-    from transformers import LlamaConfig
-
+def _llama3_8b() -> LlamaConfig:
+    # Llama-3-8B의 공개 config.json 값(노트북 02와 같은 값, 허브에서 받지 않는다)
     return LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                        num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False)
 
@@ -20,11 +27,14 @@ def _as_int(answer) -> int:
     return int(answer)
 
 
+def _callable(fn, signature: str) -> None:
+    if not callable(fn):
+        raise Wrong(f"함수를 넘기세요: {signature}")
+
+
 @exercise("02.1", title="Qwen3-8B의 k_proj 하나에 붙은 LoRA 파라미터(r=8)", level="🐢",
           wrong_answers=[8 * (4096 + 4096), 4096 * 1024, 8 * 4096])
 def grade_k_proj(answer):
-    from course_lib.models.llm import qwen3_8b_config
-
     n_in, n_out, _ = lora.decoder_linear_shapes(qwen3_8b_config())["k_proj"]
     expected = 8 * (n_in + n_out)
     got = _as_int(answer)
@@ -36,25 +46,51 @@ def grade_k_proj(answer):
         raise Wrong("A는 r·d_in개, B는 d_out·r개입니다. 둘을 더하세요.")
 
 
-@exercise("02.2", title="LoRA 순전파를 직접 쓰기", level="🐕",
-          wrong_answers=[lambda x, W, A, B, alpha, r: x @ W.T + (x @ A.T) @ B.T,
-                         lambda x, W, A, B, alpha, r: x @ W.T + alpha * r * (x @ A.T) @ B.T,
-                         lambda x, W, A, B, alpha, r: (alpha / r) * (x @ A.T) @ B.T])
-def grade_lora_forward(fn):
-    if not callable(fn):
-        raise Wrong("함수를 넘기세요: my_lora_forward(x, W, A, B, alpha, r)")
-    generator = torch.Generator().manual_seed(20260202)
-    for n_in, n_out, r, alpha in ((7, 5, 2, 3.0), (24, 40, 4, 16.0), (33, 9, 8, 8.0)):
-        x = torch.randn(3, 6, n_in, generator=generator)
-        W = torch.randn(n_out, n_in, generator=generator)
-        A = torch.randn(r, n_in, generator=generator)
-        B = torch.randn(n_out, r, generator=generator)
-        want = lora.lora_forward(x, W, None, A, B, lora.lora_scaling(alpha, r))
-        got = fn(x, W, A, B, alpha, r)
+class _OneEmbedding(nn.Module):
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        self.emb = embedding
+
+
+def _peft_embedding(weight: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: float) -> nn.Module:
+    """주어진 E, A, B를 가진 peft의 LoRA 임베딩 층(`peft.tuners.lora.Embedding`)."""
+    r = A.shape[0]
+    base = nn.Embedding(*weight.shape)
+    model = inject_adapter_in_model(LoraConfig(r=r, lora_alpha=scaling * r, target_modules=["emb"]), _OneEmbedding(base))
+    layer = model.emb
+    with torch.no_grad():
+        layer.get_base_layer().weight.copy_(weight)
+        layer.lora_embedding_A["default"].copy_(A)
+        layer.lora_embedding_B["default"].copy_(B)
+    if abs(layer.scaling["default"] - scaling) > 1e-12:
+        raise RuntimeError("peft의 배율이 예상과 다르다")  # 채점기 자체의 결함
+    return layer
+
+
+@exercise("02.2", title="임베딩 층에 붙은 LoRA의 순전파", level="🐕",
+          wrong_answers=[lambda ids, E, A, B, s: E[ids] + A.T[ids] @ B.T,
+                         lambda ids, E, A, B, s: E[ids],
+                         lambda ids, E, A, B, s: E[ids] + s * nn.functional.embedding(ids, B @ A)])
+def grade_lora_embedding(fn):
+    _callable(fn, "my_lora_embedding(ids, E, A, B, scaling) → [..., dim]")
+    generator = torch.Generator().manual_seed(20260220)
+    # (어휘 수, 임베딩 폭, r, 배율). 어휘 수 = 폭인 경우를 먼저 두어, A·B의 방향을 바꿔도 모양 오류 없이 값이 틀리게 한다.
+    for vocab, dim, r, scaling in ((12, 12, 3, 0.5), (30, 8, 2, 2.0), (50, 20, 4, 4.0)):
+        E = torch.randn(vocab, dim, generator=generator)
+        A = torch.randn(r, vocab, generator=generator)
+        B = torch.randn(dim, r, generator=generator)
+        ids = torch.randint(0, vocab, (3, 7), generator=generator)
+        with torch.no_grad():
+            want = _peft_embedding(E, A, B, scaling)(ids)
+        got = fn(ids, E, A, B, scaling)
         if not torch.is_tensor(got) or got.shape != want.shape:
-            raise Wrong(f"출력 모양이 {tuple(want.shape)}여야 합니다. 받은 것: {getattr(got, 'shape', type(got))}")
+            raise Wrong(f"출력 모양이 {tuple(want.shape)}여야 합니다(토큰마다 길이 {dim}인 벡터). "
+                        f"받은 것: {getattr(got, 'shape', type(got))}")
+        if torch.allclose(got, E[ids], atol=1e-6):
+            raise Wrong("원래 임베딩 E[ids]만 돌려주었습니다. 저랭크 경로 scaling · (A의 열 ids) · Bᵀ를 더하세요.")
         if not torch.allclose(got, want, rtol=1e-5, atol=1e-5):
-            raise Wrong("값이 다릅니다. h = W x + (α/r)·B A x 에서 배율 α/r을 저랭크 경로에만 곱했는지 확인하세요.")
+            raise Wrong("peft의 LoRA 임베딩과 값이 다릅니다. A는 [r, 어휘 수]라서 토큰 번호마다 A의 **열** 하나(r차원)를 "
+                        "고르게 됩니다. 그 벡터에 Bᵀ를 곱하고 배율을 곱하세요.")
 
 
 @exercise("02.3", title="Llama-3-8B에 r=8 LoRA를 q_proj, v_proj에만 붙일 때의 학습 파라미터 수", level="🐕",
@@ -70,22 +106,73 @@ def grade_llama_qv(answer):
         raise Wrong("모듈마다 r·(d_in + d_out)을 구해 더한 뒤 층 수를 곱하세요.")
 
 
-@exercise("02.4", title="LoRA를 원래 가중치에 합치기(merge)", level="🦁",
-          wrong_answers=[lambda W, A, B, scaling: W + B @ A,
-                         lambda W, A, B, scaling: W + scaling * A.T @ B.T,
-                         lambda W, A, B, scaling: scaling * B @ A])
-def grade_merge(fn):
-    if not callable(fn):
-        raise Wrong("함수를 넘기세요: merge_lora(W, A, B, scaling) → 합친 가중치 [out, in]")
-    generator = torch.Generator().manual_seed(7)
-    for n_in, n_out, r, scaling in ((11, 6, 3, 2.0), (16, 48, 4, 0.25)):
-        W = torch.randn(n_out, n_in, generator=generator)
-        A = torch.randn(r, n_in, generator=generator)
-        B = torch.randn(n_out, r, generator=generator)
-        x = torch.randn(5, n_in, generator=generator)
-        merged = fn(W, A, B, scaling)
-        if not torch.is_tensor(merged) or merged.shape != W.shape:
-            raise Wrong(f"합친 가중치의 모양은 W와 같은 {tuple(W.shape)}여야 합니다.")
-        want = lora.lora_forward(x, W, None, A, B, scaling)
-        if not torch.allclose(x @ merged.T, want, rtol=1e-4, atol=1e-4):
-            raise Wrong("합친 층의 출력이 LoRA 층과 다릅니다. W' = W + scaling · B A 인지 확인하세요(배율을 잊지 마세요).")
+def _svd_wrong_order(delta, r, scaling):
+    # 틀린 답 예시: 가장 **작은** 특잇값 r개를 고른다(torch.linalg.svd는 큰 것부터 돌려준다)
+    U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
+    return Vh[-r:], U[:, -r:] * S[-r:] / scaling
+
+
+def _svd_no_scaling(delta, r, scaling):
+    # 틀린 답 예시: 배율을 잊었다(scaling · B A가 ΔW의 scaling배가 된다)
+    U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
+    return Vh[:r], U[:, :r] * S[:r]
+
+
+def _first_rows(delta, r, scaling):
+    # 틀린 답 예시: ΔW의 앞 r개 행만 옮긴다(랭크는 r이지만 가장 가까운 랭크 r 행렬이 아니다)
+    B = torch.zeros(delta.shape[0], r)
+    B[:r] = torch.eye(r)
+    return delta[:r] / scaling, B
+
+
+@exercise("02.4", title="전체 미세조정의 변화량 ΔW에 가장 가까운 랭크 r LoRA 찾기", level="🦁",
+          wrong_answers=[_svd_wrong_order, _svd_no_scaling, _first_rows])
+def grade_lora_from_delta(fn):
+    _callable(fn, "lora_from_delta(delta, r, scaling) → (A [r, in], B [out, r])")
+    generator = torch.Generator().manual_seed(24)
+    for n_out, n_in, r, scaling in ((12, 9, 3, 2.0), (20, 30, 5, 0.5), (16, 16, 1, 1.0)):
+        delta = torch.randn(n_out, n_in, generator=generator) @ torch.diag(torch.linspace(2.0, 0.1, n_in))
+        result = fn(delta.clone(), r, scaling)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise Wrong("(A, B) 두 개를 돌려주세요.")
+        A, B = result
+        if not torch.is_tensor(A) or A.shape != (r, n_in) or not torch.is_tensor(B) or B.shape != (n_out, r):
+            raise Wrong(f"A는 [{r}, {n_in}], B는 [{n_out}, {r}]여야 합니다. 받은 모양: "
+                        f"{getattr(A, 'shape', None)}, {getattr(B, 'shape', None)}")
+        singular = torch.linalg.svdvals(delta)
+        best = singular[r:].square().sum().sqrt().item()      # 랭크 r로 만들 수 있는 가장 작은 오차(에카르트-영)
+        error = (delta - scaling * B @ A).norm().item()
+        if error > best * (1 + 1e-4) + 1e-5:
+            raise Wrong(f"scaling · B A와 ΔW의 차이 ‖·‖ = {error:.4f}가 랭크 {r}의 최솟값 {best:.4f}보다 큽니다. "
+                        "특잇값 분해 ΔW = U S Vᵀ에서 **큰** 특잇값 r개를 쓰고, 배율 scaling으로 나누는 것을 잊지 마세요.")
+
+
+def changed_after_first_step(zero: str) -> str:
+    """LoRA 층 하나를 `zero`("A" 또는 "B")만 0으로 두고 SGD 한 걸음. 바뀐 행렬 → 보기 글자."""
+    generator = torch.Generator().manual_seed(5)
+    layer = lora.LoRALinear(nn.Linear(6, 4, bias=False), r=2, alpha=4)
+    with torch.no_grad():
+        layer.lora_A.copy_(torch.randn(2, 6, generator=generator))
+        layer.lora_B.copy_(torch.randn(4, 2, generator=generator))
+        getattr(layer, f"lora_{zero}").zero_()
+    before = {name: p.detach().clone() for name, p in layer.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.SGD([p for p in layer.parameters() if p.requires_grad], lr=0.1)
+    layer(torch.randn(5, 6, generator=generator)).square().sum().backward()
+    optimizer.step()
+    changed = {name for name, p in layer.named_parameters() if p.requires_grad and not torch.equal(p, before[name])}
+    return {frozenset({"lora_A"}): "a", frozenset({"lora_B"}): "b",
+            frozenset({"lora_A", "lora_B"}): "c", frozenset(): "d"}[frozenset(changed)]
+
+
+PREDICTION_OPTIONS_02_5 = {"a": "A만 바뀐다", "b": "B만 바뀐다", "c": "A와 B 모두 바뀐다", "d": "둘 다 바뀌지 않는다"}
+
+
+@exercise("02.5", title="예측해 보기: A = 0, B = 무작위로 시작하면 첫 걸음에서 무엇이 바뀌나", level="🐢",
+          wrong_answers=["b", "c", "d", "e"])
+def grade_swapped_init(answer):
+    if not isinstance(answer, str) or answer.strip().lower() not in PREDICTION_OPTIONS_02_5:
+        raise Wrong(f"보기의 글자 하나로 답하세요: {', '.join(PREDICTION_OPTIONS_02_5)}. 받은 값: {answer!r}")
+    truth = changed_after_first_step("A")   # 채점할 때 실제로 한 걸음 학습해 본다
+    if answer.strip().lower() != truth:
+        raise Wrong("다시 생각해 보세요. ∂L/∂B = scaling · (출력 기울기)ᵀ(A x)이고 ∂L/∂A = scaling · Bᵀ(출력 기울기) xᵀ입니다. "
+                    "A = 0이면 어느 쪽이 0이 되나요?")
