@@ -348,3 +348,20 @@ def test_drift_write_rewrites_the_lock_only_after_a_passing_full_run(drift_sandb
 def test_drift_script_is_strict():
     assert DRIFT.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in DRIFT
     subprocess.run(["bash", "-n", str(REPO_ROOT / ".ci" / "drift")], check=True)
+
+
+def test_license_and_citation_agree_with_the_project():
+    """라이선스 파일 둘, CITATION.cff, pyproject, README가 같은 것을 말한다(저장소 주소, 제목, 두 라이선스)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    citation = (root / "CITATION.cff").read_text(encoding="utf-8")
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    slug = pyproject["tool"]["course"]["github_slug"]
+    assert f'repository-code: "https://github.com/{slug}"' in citation
+    assert 'title: "VLM 2단계 학습과 LoRA"' in citation and readme.startswith("# VLM 2단계 학습과 LoRA")
+    assert "MIT License" in (root / "LICENSE").read_text(encoding="utf-8") and "license: MIT" in citation
+    assert "CC BY 4.0" in (root / "LICENSE-CONTENT.md").read_text(encoding="utf-8")
+    assert "[MIT](LICENSE)" in readme and "[CC BY 4.0](LICENSE-CONTENT.md)" in readme and "CITATION.cff" in readme
