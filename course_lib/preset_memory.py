@@ -11,18 +11,19 @@
 - 역양자화 임시 버퍼: 4비트 Linear는 곱하기 직전에 가중치 하나를 계산 dtype으로 푼다(가장 큰 것 하나).
 - CUDA 문맥(context): 계산이 아니라 **가정**(0.5 GiB). 드라이버·cuBLAS 작업 공간이 쓰는 몫이다.
 
+조각의 이름(`pieces`의 키)은 ASCII(`"llm_weights"` …)이고, 사람에게 보일 한국어 이름은 `PIECE_LABELS` 한 곳에 있다.
+표시 이름을 바꿔도 계산을 읽는 코드는 그대로다. 없는 키를 읽으면 0이 아니라 KeyError가 난다.
+
 단계 2(프로젝터 + LoRA 학습)가 더 크므로 그 값을 보고한다. 여러 GPU(DDP)에서는 GPU마다 마이크로 배치
 (batch / GPU 수)로 계산하면 된다(`micro_batch` 인자). 할당기 조각화(fragmentation)는 넣지 않았다.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-import torch
-
-import json
-
 import open_clip
+import torch
 from transformers import Qwen3Config
 
 from course_lib import assets, memory, presets, quiet, weight_memory
@@ -39,6 +40,37 @@ PROMPT_TOKEN_BUDGET = 8  # 지시문 "그림 설명:" + 여유. Qwen 토크나�
 REFERENCE_GPUS = (("T4 (Colab 무료)", 16e9), ("L4", 24e9), ("A100 40GB", 40e9), ("A100/H100 80GB", 80e9))
 
 
+# 조각의 키(ASCII) → 표에 보이는 한국어 이름. 표시 이름은 여기서만 바꾼다(계산을 읽는 코드는 키를 쓴다).
+PIECE_LABELS = {
+    "vision_weights": "시각 인코더 가중치(얼림)",
+    "scorer_weights": "채점기(SigLIP) 가중치",
+    "vision_scorer_weights": "시각 인코더+채점기 가중치",
+    "llm_weights": "LLM 가중치",
+    "projector_state": "프로젝터(가중치+기울기+AdamW)",
+    "lora_state": "LoRA(가중치+기울기+AdamW)",
+    "llm_activations": "LLM 활성값",
+    "lora_activations": "LoRA 활성값",
+    "logits_loss": "로짓과 손실",
+    "dequant_buffer": "역양자화 임시 버퍼",
+    "cuda_context": "CUDA 문맥(가정)",
+}
+TOTAL_LABEL = "합계(total)"
+# 한 단계 동안만: 예전 코드가 한국어 이름으로 읽어도 같은 값을 준다(doctor.py가 키로 바뀌면 지운다).
+LEGACY_LABEL_KEYS = {label: key for key, label in PIECE_LABELS.items()}
+
+
+class Pieces(dict):
+    """조각 키 → 바이트. 모르는 키는 조용히 0이 되지 않고 KeyError를 낸다(`.get`은 dict처럼 기본값)."""
+
+    def __missing__(self, key):
+        if key in LEGACY_LABEL_KEYS:
+            return self[LEGACY_LABEL_KEYS[key]]
+        raise KeyError(f"메모리 조각 {key!r}이 없습니다. 있는 키: {sorted(self)} (unknown memory piece)")
+
+    def get(self, key, default=None):
+        return self[key] if key in self or key in LEGACY_LABEL_KEYS else default
+
+
 @dataclass
 class MemoryEstimate:
     preset: str
@@ -46,12 +78,22 @@ class MemoryEstimate:
     pieces: dict[str, int]
     assumptions: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        unknown = set(self.pieces) - set(PIECE_LABELS)
+        if unknown:
+            raise ValueError(f"이름표(PIECE_LABELS)가 없는 메모리 조각: {sorted(unknown)} (unlabelled memory piece)")
+        self.pieces = Pieces(self.pieces)
+
     @property
     def total(self) -> int:
         return sum(self.pieces.values())
 
+    def labelled(self) -> dict[str, int]:
+        """표시용: 한국어 이름 → 바이트(순서는 계산 순서 그대로)."""
+        return {PIECE_LABELS[key]: value for key, value in self.pieces.items()}
+
     def table(self) -> str:
-        rows = [*self.pieces.items(), ("합계(total)", self.total)]
+        rows = [*self.labelled().items(), (TOTAL_LABEL, self.total)]
         width = max(display_width(k) for k, _ in rows) + 2
         return "\n".join(f"{pad(k, width)}{v / GiB:8.2f} GiB" for k, v in rows)
 
@@ -101,48 +143,61 @@ def llm_training_bytes(llm_config, *, batch: int, image_tokens: int, text_tokens
     # 이 학습기의 손실: 전체 위치의 로짓(계산 dtype) + 캡션 위치의 fp32 사본 + fp32 log-softmax
     logits = compute_bytes * batch * seq_len * vocab + 2 * 4 * batch * text_tokens * vocab
     pieces = {
-        "LLM 가중치": weights,
-        "프로젝터(가중치+기울기+AdamW)": 8 * n_projector + lora_math.adamw_state_bytes(n_projector),
-        "LoRA(가중치+기울기+AdamW)": 8 * n_lora + lora_math.adamw_state_bytes(n_lora),
-        "LLM 활성값": acts["total"] - acts["loss"] + acts["recompute_peak"],
-        "LoRA 활성값": lora_activation_bytes(
+        "llm_weights": weights,
+        "projector_state": 8 * n_projector + lora_math.adamw_state_bytes(n_projector),
+        "lora_state": 8 * n_lora + lora_math.adamw_state_bytes(n_lora),
+        "llm_activations": acts["total"] - acts["loss"] + acts["recompute_peak"],
+        "lora_activations": lora_activation_bytes(
             llm_config, batch * seq_len, lora_r, target_modules, lora_dropout, compute_bytes,
             1 if gradient_checkpointing else llm_config.num_hidden_layers),
-        "로짓과 손실": logits,
+        "logits_loss": logits,
     }
     if scheme:
         biggest = max(weight_memory.quantized_weight_numels(llm_config))
-        pieces["역양자화 임시 버퍼"] = compute_bytes * biggest
+        pieces["dequant_buffer"] = compute_bytes * biggest
     return pieces
 
 
-def estimate_real(name: str, micro_batch: int | None = None, dtype: torch.dtype = torch.bfloat16) -> MemoryEstimate:
-    """`colab`/`full` 프리셋의 GPU 메모리(2단계 기준). dtype은 계산 dtype(bf16 또는 fp16: 둘 다 2바이트)."""
+def text_token_budget(spec) -> int:
+    """실제 프리셋의 글 토큰 상한: 지시문 몫(가정) + 캡션 최대 토큰 + 끝 토큰 하나."""
+    return PROMPT_TOKEN_BUDGET + spec.max_caption_tokens + 1
+
+
+def estimate_real(name: str, micro_batch: int | None = None, dtype: torch.dtype = torch.bfloat16,
+                  lora_r: int | None = None, gradient_checkpointing: bool | None = None) -> MemoryEstimate:
+    """`colab`/`full` 프리셋의 GPU 메모리(2단계 기준). dtype은 계산 dtype(bf16 또는 fp16: 둘 다 2바이트).
+
+    lora_r, gradient_checkpointing을 주면 프리셋의 값 대신 그 값으로 센다("r을 바꾸면?", "체크포인팅을 끄면?").
+    """
     spec = presets.REAL_MODELS[name]
     config = presets.get_preset(name)
     stage = config.stages[-1]
     batch = micro_batch or stage.batch_size
+    r = config.lora.r if lora_r is None else lora_r
+    checkpointing = config.gradient_checkpointing if gradient_checkpointing is None else gradient_checkpointing
+    if r <= 0:
+        raise ValueError(f"lora_r: 양의 정수여야 합니다, 받은 값 {r} (lora_r must be positive)")
     compute_bytes = _dtype_bytes(dtype)
     vision = spec.vision_config()
     image_tokens = vit_patch_tokens(vision)
-    text_tokens = PROMPT_TOKEN_BUDGET + spec.max_caption_tokens + 1
+    text_tokens = text_token_budget(spec)
     pieces = {
-        "시각 인코더 가중치(얼림)": compute_bytes * vit_parameter_count(vision),
-        "채점기(SigLIP) 가중치": compute_bytes * scorer_parameter_count(spec.scorer_model),
+        "vision_weights": compute_bytes * vit_parameter_count(vision),
+        "scorer_weights": compute_bytes * scorer_parameter_count(spec.scorer_model),
     }
     pieces.update(llm_training_bytes(
         spec.llm_config(), batch=batch, image_tokens=image_tokens, text_tokens=text_tokens,
-        compute_bytes=compute_bytes, scheme=spec.quantization, lora_r=config.lora.r,
+        compute_bytes=compute_bytes, scheme=spec.quantization, lora_r=r,
         target_modules=config.lora.target_modules, use_dora=config.lora.use_dora,
-        gradient_checkpointing=config.gradient_checkpointing, vision_width=vision["vision_cfg"]["width"],
+        gradient_checkpointing=checkpointing, vision_width=vision["vision_cfg"]["width"],
         lora_dropout=config.lora.dropout))
-    pieces["CUDA 문맥(가정)"] = CUDA_CONTEXT_BYTES
+    pieces["cuda_context"] = CUDA_CONTEXT_BYTES
     return MemoryEstimate(name, "cuda", pieces, {
         "micro_batch": batch, "image_tokens": image_tokens, "text_tokens": text_tokens,
         "seq_len": image_tokens + text_tokens, "compute_dtype": str(dtype).replace("torch.", ""),
         "llm": spec.llm_repo, "quantization": spec.quantization, "vision": f"{spec.vision_model} ({spec.vision_pretrained})",
-        "scorer": f"{spec.scorer_model} ({spec.scorer_pretrained})", "lora_r": config.lora.r,
-        "gradient_checkpointing": config.gradient_checkpointing})
+        "scorer": f"{spec.scorer_model} ({spec.scorer_pretrained})", "lora_r": r,
+        "gradient_checkpointing": checkpointing})
 
 
 _SCORER_CACHE: dict[str, int] = {}
@@ -157,14 +212,14 @@ def scorer_parameter_count(name: str) -> int:
     return _SCORER_CACHE[name]
 
 
-def estimate_mini(data_dir=None) -> MemoryEstimate:
-    """mini 프리셋(CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다."""
-    config = presets.get_preset("mini")
+def estimate_mini(data_dir=None, preset: str = "mini") -> MemoryEstimate:
+    """mini 프리셋(과 그 이전 레시피 mini-v1; CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다."""
+    config = presets.get_preset(preset)
     stage = config.stages[-1]
     llm_config = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE, data_dir))
     siglip = json.loads(assets.require_asset(assets.SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
-    text_tokens = 48  # 작은 세계의 캡션은 이보다 짧다(가정)
-    pieces = {"시각 인코더+채점기 가중치": 4 * _siglip_parameter_count(siglip)}
+    text_tokens = 48  # 미니 월드의 캡션은 이보다 짧다(가정)
+    pieces = {"vision_scorer_weights": 4 * _siglip_parameter_count(siglip)}
     pieces.update(llm_training_bytes(
         llm_config, batch=stage.batch_size, image_tokens=vit_patch_tokens(siglip), text_tokens=text_tokens,
         compute_bytes=4, scheme=None, lora_r=config.lora.r, target_modules=config.lora.target_modules,
@@ -182,4 +237,6 @@ def _siglip_parameter_count(config: dict) -> int:
 def estimate(name: str, **kwargs) -> MemoryEstimate:
     if name not in presets.PRESETS:
         raise ValueError(f"preset: 알 수 없는 프리셋 {name!r}. 가능한 이름: {sorted(presets.PRESETS)} (preset: unknown name)")
-    return estimate_mini(**kwargs) if name == "mini" else estimate_real(name, **kwargs)
+    if name in presets.REAL_MODELS:
+        return estimate_real(name, **kwargs)
+    return estimate_mini(preset=name, **kwargs)

@@ -1,12 +1,12 @@
 """프리셋(preset): 같은 학습기를 어떤 규모로 돌릴지 정한 설정 묶음.
 
-- `mini`: CPU 2코어에서 몇 분. `data/`에 실린 작은 세계의 부품을 쓴다(다운로드 없음).
+- `mini`: CPU 2코어에서 몇 분. `data/`에 실린 미니 월드의 부품을 쓴다(다운로드 없음).
 - `colab`: GPU 한 장(Colab 무료 T4 16GB, L4)에 맞는 작은 실제 모델 — Qwen3-1.7B(NF4) + CLIP ViT-B/16 `openai`.
   `full`과 같은 코드 경로(NF4 + LoRA 7모듈 + 체크포인팅)를 작은 크기로 돈다. 0.6B 대신 1.7B인 이유:
   0.6B는 폭 1024로 8B(4096)와 너무 달라 "같은 설정을 작게" 보여 주기 어렵고, 1.7B를 NF4로 읽어도
-  가중치가 약 1.3GB라 T4에서 메모리가 넉넉하다(`python -m course_lib doctor --preset colab`이 계산).
+  가중치가 약 1.3 GiB(NF4 + 이중 양자화)라 T4에서 메모리가 넉넉하다(`python -m course_lib doctor --preset colab`이 계산).
 - `full`: 원문(seed)의 설정 그대로 — Qwen3-8B(NF4, 이중 양자화) + CLIP ViT-L/14 `openai`, LoRA r=16 α=32
-  7모듈, 그래디언트 체크포인팅. bf16을 지원하는 GPU는 bf16, 아니면 fp16으로 계산한다(`mixed_precision="auto"`).
+  7모듈, 그레이디언트 체크포인팅. bf16을 지원하는 GPU는 bf16, 아니면 fp16으로 계산한다(`mixed_precision="auto"`).
 
 실제 프리셋의 모델 이름은 `REAL_MODELS`에 있다. 데이터는 `--data`로 준다(`course_lib.real_data`).
 """
@@ -20,10 +20,10 @@ from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
 SEED_LORA = LoraSettings(r=16, alpha=32, dropout=0.05)
 
 
-def mini() -> TrainConfig:
-    """작은 세계용 설정. 원문과 다른 값과 그 이유는 노트북 06이 하나씩 설명한다."""
+def mini_v1() -> TrainConfig:
+    """지난 미니 레시피(2026-11): 속도 비교(`bench/bench_train.py`)와 레시피 탐색(`bench/recipe_search.py`)의 기준."""
     return TrainConfig(
-        preset="mini",
+        preset="mini-v1",
         stages=(
             StageConfig("stage1", epochs=1, lr_projector=2e-3, lr_lora=0.0, batch_size=32, warmup_steps=10),
             StageConfig("stage2", epochs=3, lr_projector=2e-3, lr_lora=4e-3, batch_size=32, warmup_steps=10),
@@ -31,6 +31,18 @@ def mini() -> TrainConfig:
         lora=LoraSettings(r=16, alpha=32, dropout=0.0),
         n_train=6400, n_val=300, n_test=500, checkpoint_every=100, cache_vision_features=True,
     )
+
+
+ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def mini() -> TrainConfig:
+    """미니 월드용 설정. 검증 분할만 보고 골랐다: `bench/recipe_search.py`의 후보 `attn-n12800-s2x2`
+    (지난 레시피 `mini_v1`에서 LoRA를 어텐션 4모듈에만, 학습 장면 2배, 2단계 2 epoch; 걸음 수 1200).
+    원문과 다른 값과 그 이유, 탐색의 기록은 노트북 06."""
+    base = mini_v1()
+    return replace(base, preset="mini", n_train=12800, lora=replace(base.lora, target_modules=ATTENTION_MODULES),
+                   stages=(base.stages[0], replace(base.stages[1], epochs=2)))
 
 
 def full() -> TrainConfig:
@@ -56,7 +68,7 @@ REAL_MODELS = {
     "full": ModelSpec(llm_repo="Qwen/Qwen3-8B", llm_size="8B", vision_model="ViT-L-14", vision_pretrained="openai"),
 }
 
-PRESETS = {"mini": mini, "colab": colab, "full": full}
+PRESETS = {"mini": mini, "mini-v1": mini_v1, "colab": colab, "full": full}
 
 
 def get_preset(name: str) -> TrainConfig:

@@ -95,23 +95,70 @@ def test_memory_pieces_are_the_library_arithmetic(name):
     n_lora = lora.count_lora_parameters(cfg, config.lora.r, config.lora.target_modules)
     n_proj = real.projector_parameter_count(vision["vision_cfg"]["width"], cfg.hidden_size)
     p = est.pieces
-    assert p["LLM 가중치"] == weight_memory.quantized_model_bytes(cfg, "nf4+dq")
-    assert p["LoRA(가중치+기울기+AdamW)"] == 8 * n_lora + lora.adamw_state_bytes(n_lora) == 16 * n_lora
-    assert p["프로젝터(가중치+기울기+AdamW)"] == 16 * n_proj
-    assert p["시각 인코더 가중치(얼림)"] == 2 * real.vit_parameter_count(vision)
+    assert p["llm_weights"] == weight_memory.quantized_model_bytes(cfg, "nf4+dq")
+    assert p["lora_state"] == 8 * n_lora + lora.adamw_state_bytes(n_lora) == 16 * n_lora
+    assert p["projector_state"] == 16 * n_proj
+    assert p["vision_weights"] == 2 * real.vit_parameter_count(vision)
     seq = est.assumptions["seq_len"]
     acts = memory.qwen3_activation_bytes(cfg, stage.batch_size, seq, 2, gradient_checkpointing=True)
-    assert p["LLM 활성값"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
+    assert p["llm_activations"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
     rows = stage.batch_size * seq
     shapes = lora.decoder_linear_shapes(cfg)  # 드롭아웃 출력(2바이트) + 마스크(1바이트) + lora_B 입력, 다시 계산하는 층 하나
-    assert p["LoRA 활성값"] == sum(3 * rows * shapes[m][0] + 2 * rows * config.lora.r for m in config.lora.target_modules)
+    assert p["lora_activations"] == sum(3 * rows * shapes[m][0] + 2 * rows * config.lora.r for m in config.lora.target_modules)
     assert est.assumptions["image_tokens"] == real.vit_patch_tokens(vision)
     assert est.total == sum(p.values())
     if name == "full":  # DESIGN §6: NF4+DQ ≈ 6.07 GB (임베딩·lm_head는 16비트)
-        assert round(weight_memory.to_gb(p["LLM 가중치"]), 2) == 6.07
+        assert round(weight_memory.to_gb(p["llm_weights"]), 2) == 6.07
     # 마이크로 배치를 반으로(두 GPU DDP) 하면 활성값과 로짓만 준다
     half = preset_memory.estimate(name, micro_batch=stage.batch_size // 2)
-    assert half.pieces["LLM 가중치"] == p["LLM 가중치"] and half.total < est.total
+    assert half.pieces["llm_weights"] == p["llm_weights"] and half.total < est.total
+
+
+def test_pieces_have_ascii_keys_and_one_label_each():
+    """조각의 키는 ASCII, 한국어 이름은 PIECE_LABELS 한 곳에. 표는 그 이름을 쓰고, 없는 키는 0이 아니라 KeyError."""
+    for name in presets.PRESETS:
+        est = preset_memory.estimate(name)
+        assert all(key.isascii() and key.isidentifier() for key in est.pieces)
+        assert set(est.pieces) <= set(preset_memory.PIECE_LABELS)
+        table = est.table()
+        assert all(preset_memory.PIECE_LABELS[key] in table for key in est.pieces)
+        assert preset_memory.TOTAL_LABEL in table
+        with pytest.raises(KeyError, match="memory piece"):
+            est.pieces["llm_weight"]  # 오타: 조용히 0이 되지 않는다
+    labels = list(preset_memory.PIECE_LABELS.values())
+    assert len(set(labels)) == len(labels)
+    with pytest.raises(ValueError, match="unlabelled"):
+        preset_memory.MemoryEstimate("full", "cuda", {"new_piece": 1})
+
+
+def test_legacy_korean_labels_still_read_the_same_value_for_one_step():
+    est = preset_memory.estimate("full")
+    assert est.pieces["CUDA 문맥(가정)"] == est.pieces["cuda_context"] == preset_memory.CUDA_CONTEXT_BYTES
+    assert est.pieces.get("CUDA 문맥(가정)", 0) == preset_memory.CUDA_CONTEXT_BYTES
+    assert est.pieces.get("없는 조각", 7) == 7
+
+
+def test_lora_rank_override_changes_only_the_lora_pieces():
+    base, big = preset_memory.estimate("full"), preset_memory.estimate("full", lora_r=128)
+    cfg, config = presets.REAL_MODELS["full"].llm_config(), presets.get_preset("full")
+    changed = {k for k in base.pieces if base.pieces[k] != big.pieces[k]}
+    assert changed == {"lora_state", "lora_activations"}
+    assert big.pieces["lora_state"] == 16 * lora.count_lora_parameters(cfg, 128, config.lora.target_modules)
+    assert big.assumptions["lora_r"] == 128 and base.assumptions["lora_r"] == config.lora.r
+    with pytest.raises(ValueError, match="lora_r"):
+        preset_memory.estimate("full", lora_r=0)
+
+
+def test_checkpointing_override_changes_only_the_activations():
+    on, off = preset_memory.estimate("full"), preset_memory.estimate("full", gradient_checkpointing=False)
+    cfg = presets.REAL_MODELS["full"].llm_config()
+    changed = {k for k in on.pieces if on.pieces[k] != off.pieces[k]}
+    assert changed == {"llm_activations", "lora_activations"}
+    seq, batch = on.assumptions["seq_len"], on.assumptions["micro_batch"]
+    acts = memory.qwen3_activation_bytes(cfg, batch, seq, 2, gradient_checkpointing=False)
+    assert off.pieces["llm_activations"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
+    assert off.pieces["lora_activations"] == cfg.num_hidden_layers * on.pieces["lora_activations"]
+    assert off.assumptions["gradient_checkpointing"] is False
 
 
 def test_full_preset_estimate_fits_a_t4_but_not_a_tiny_gpu():

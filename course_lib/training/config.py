@@ -136,8 +136,8 @@ class TrainConfig:
     n_val: int = 300
     n_test: int = 500
     gradient_checkpointing: bool = False
-    # 얼어 있는 시각 인코더의 출력을 학습 그림마다 한 번만 계산해 두고 epoch마다 다시 쓴다(미니 월드: 6400장 × 16패치
-    # × 128 × 4바이트 = 50MiB). 그림 전체가 메모리에 있는 데이터(SceneCaptionData)에서만 쓰고, 파일에서 읽는
+    # 얼어 있는 시각 인코더의 출력을 학습 그림마다 한 번만 계산해 두고 epoch마다 다시 쓴다(미니 월드 mini: 12800장 × 16패치
+    # × 128 × 4바이트 = 100MiB). 그림 전체가 메모리에 있는 데이터(SceneCaptionData)에서만 쓰고, 파일에서 읽는
     # 실제 데이터(real_data)에서는 저절로 꺼진다(알림을 남긴다).
     cache_vision_features: bool = False
     checkpoint_every: int = 100  # 옵티마이저 걸음마다 step 체크포인트; 0이면 epoch 끝에만
