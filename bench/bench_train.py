@@ -1,26 +1,47 @@
-"""본 작업(main job) 벤치마크: 벽시계 시간, 단계별 걸음/초, 활용률(utilisation) 추정.
+"""본 작업(main job) 벤치마크: 레시피 둘을 같은 기계에서 번갈아 돌려 벽시계 시간의 **비율**을 잰다.
 
-    python bench/bench_train.py [--preset mini] [--out runs/bench]
+    python bench/bench_train.py                          # mini-v1(지난 레시피)과 mini를 번갈아 2번씩
+    python bench/bench_train.py --presets mini --repeats 1
 
-활용률 = (모델 FLOP / 초) ÷ (같은 실행에서 잰 이 CPU의 행렬곱 최고 FLOP / 초).
-모델 FLOP은 걸음마다 처리한 토큰 수로 어림한다:
-  LLM: 순전파 2·N_llm·토큰 + 역전파 중 활성값 기울기 2·N_llm·토큰(얼어 있는 가중치도 기울기를 흘려보낸다)
-       + 학습하는 파라미터의 가중치 기울기 2·N_train·토큰,
-  시각 인코더: 순전파만 2·N_vision·패치 수 (얼어 있고 기울기가 필요 없다).
-어텐션 점수 계산(T² 항)은 이 작은 모델에서 작아 뺐다. 그래서 활용률은 약간 낮게 나온다.
+실행마다 README 명령 1의 본 작업(`python -m course_lib train --preset P`)을 새 프로세스로 그대로 돌리고(부품 읽기, 두 단계,
+epoch마다 검증, test 평가, 그림까지), `summary.json`과 `metrics.jsonl`에서 잰다. 순서는 ABAB…라서 기계의 느린 흔들림이
+두 레시피에 고르게 섞인다. 결과는 `bench/results/bench_train.json`에 쓰고, `python -m course_lib badges`가 README의
+"본 작업의 시간과 속도" 표를 이 파일에서 만든다(숫자를 손으로 옮겨 적지 않는다).
+
+활용률(utilisation) = 모델 FLOP/초 ÷ 같은 실행, 같은 스레드 수에서 잰 행렬곱 최고 FLOP/초. 모델 FLOP은 설정과
+걸음마다 기록한 토큰 수(그림 토큰 + 채움을 뺀 글 토큰)에서 센다(`model_flops_per_token`):
+- 순전파: 행렬곱 하나에 2·(가중치 수)·토큰 — 디코더 층의 Linear, lm_head, 그리고 LoRA의 A·B. 어텐션 점수(QKᵀ, AV)도 더한다.
+  임베딩은 조회라 0이다. 시각 인코더는 0이다: 미니 월드는 인코더 출력을 그림마다 한 번만 계산해 다시 쓴다(캐시).
+- 역전파: 얼어 있는 가중치도 입력 쪽 기울기를 흘려보내므로 순전파와 같은 양, 학습하는 가중치(LoRA, 프로젝터)는 가중치
+  기울기만큼 더. 프로젝터의 입력(인코더 출력)에는 기울기가 필요 없다.
+채움(padding) 자리도 실제로는 계산되지만 쓸모없는 일이므로 세지 않는다(그만큼 활용률이 낮게 나온다; 채움 비율을 함께 적는다).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "bench_train.json"
+sys.path.insert(0, str(REPO))
+
+import course_lib  # noqa: E402,F401  torch보다 먼저(스레드 정책)
+import torch  # noqa: E402
+from transformers import Qwen3Config  # noqa: E402
+
+from course_lib import assets, lora, presets, threads  # noqa: E402
 
 
 def peak_matmul_flops(n: int = 1024, repeats: int = 20) -> float:
+    """이 CPU, 지금 스레드 수에서 큰 정사각 행렬곱의 최고 FLOP/초(가장 빠른 한 번)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
         a @ b
@@ -32,42 +53,98 @@ def peak_matmul_flops(n: int = 1024, repeats: int = 20) -> float:
     return 2 * n ** 3 / min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--preset", default="mini")
-    parser.add_argument("--out", default="runs/bench")
-    args = parser.parse_args()
+def model_flops_per_token(llm_config, settings, seq_len: int, trainable_lora: bool) -> float:
+    """LLM 쪽 한 토큰의 순전파 + 역전파 FLOP(위 설명의 셈). seq_len은 어텐션 점수 항에 쓰는 평균 길이."""
+    shapes = lora.decoder_linear_shapes(llm_config)  # 이름 → (입력, 출력, 편향)
+    layers = llm_config.num_hidden_layers
+    base = layers * sum(n_in * n_out for n_in, n_out, _ in shapes.values())
+    base += llm_config.hidden_size * llm_config.vocab_size  # lm_head
+    lora_params = layers * sum(settings.r * (shapes[m][0] + shapes[m][1]) for m in settings.target_modules)
+    heads_width = llm_config.num_attention_heads * getattr(llm_config, "head_dim", None) or llm_config.hidden_size
+    attention = layers * 2 * 2 * seq_len * heads_width  # QKᵀ와 AV, 토큰당
+    forward = 2 * (base + lora_params) + attention
+    backward = 2 * (base + lora_params) + 2 * attention + (2 * lora_params if trainable_lora else 0)
+    return forward + backward
 
-    from course_lib import presets, training
-    from course_lib.models.pretrained import load_parts
 
-    peak = peak_matmul_flops()
-    config = presets.get_preset(args.preset)
-    start = time.time()
-    parts = load_parts()
-    trainer = training.Trainer(config, parts, out_dir=Path(args.out), progress=False, log=lambda _: None).run()
-    wall = time.time() - start
-    vlm = trainer.vlm
-    n_llm = sum(p.numel() for n, p in vlm.llm.named_parameters() if "lora_" not in n)
-    n_vision = sum(p.numel() for p in vlm.vision.parameters())
-    rows = {}
+def projector_flops_per_image_token(vision_width: int, llm_hidden: int, trainable: bool) -> float:
+    params = vision_width * llm_hidden + llm_hidden * llm_hidden
+    return 2 * params + (2 * params if trainable else 0)
+
+
+def run_main_job(preset: str, out: Path) -> dict:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "course_lib", "train", "--preset", preset, "--out", str(out),
+                    "--no-progress"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    process_seconds = time.perf_counter() - start
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {"summary": summary, "steps": [s for s in steps if "loss" in s], "process_seconds": process_seconds}
+
+
+def measure(preset: str, run: dict, peak: float) -> dict:
+    config = presets.get_preset(preset)
+    llm_config = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE))
+    siglip = json.loads(assets.require_asset(assets.SIGLIP_CONFIG_FILE).read_text(encoding="utf-8"))
+    vision_width = siglip["vision_cfg"]["width"]
+    patches = (siglip["vision_cfg"]["image_size"] // siglip["vision_cfg"]["patch_size"]) ** 2
+    stages = {}
     for stage in config.stages:
-        steps = [s for s in trainer.history.steps if s["stage"] == stage.name]
-        n_train = training.expected_counts(vlm, stage, config.lora)
-        n_trainable = n_train["projector"] + n_train["lora"]
-        seconds = sum(s["seconds"] for s in steps)
-        tokens = sum(s["tokens"] for s in steps)
-        images = len(steps) * stage.batch_size * stage.grad_accum
-        flops = tokens * (4 * n_llm + 2 * n_trainable) + images * vlm.vision.num_patches * 2 * n_vision
-        rows[stage.name] = {"steps": len(steps), "seconds": round(seconds, 1),
-                            "steps_per_s": round(len(steps) / seconds, 2),
-                            "median_step_ms": round(1000 * statistics.median(s["seconds"] for s in steps), 1),
-                            "model_gflops_per_s": round(flops / seconds / 1e9, 2),
-                            "utilisation": round(flops / seconds / peak, 3)}
-    report = {"preset": args.preset, "wall_time_s": round(wall, 1), "threads": torch.get_num_threads(),
-              "peak_matmul_gflops_per_s": round(peak / 1e9, 1), "stages": rows}
-    print(json.dumps(report, ensure_ascii=False, indent=2))
+        rows = [s for s in run["steps"] if s["stage"] == stage.name]
+        seconds = sum(s["seconds"] for s in rows)
+        tokens = sum(s["tokens"] for s in rows)
+        positions = sum(s.get("positions", s["tokens"]) for s in rows)
+        images = len(rows) * stage.batch_size * stage.grad_accum
+        seq_len = tokens / images
+        flops = (tokens * model_flops_per_token(llm_config, config.lora, seq_len, stage.lr_lora > 0)
+                 + images * patches * projector_flops_per_image_token(vision_width, llm_config.hidden_size,
+                                                                       stage.lr_projector > 0))
+        stages[stage.name] = {"steps": len(rows), "seconds": round(seconds, 1),
+                              "steps_per_s": round(len(rows) / seconds, 2),
+                              "median_step_ms": round(1000 * statistics.median(s["seconds"] for s in rows), 1),
+                              "model_gflops_per_s": round(flops / seconds / 1e9, 2),
+                              "utilisation": round(flops / seconds / peak, 3),
+                              "padding_fraction": round(1 - tokens / positions, 3)}
+    summary = run["summary"]
+    return {"preset": preset, "wall_time_s": summary["wall_time_s"], "train_time_s": summary["train_time_s"],
+            "process_seconds": round(run["process_seconds"], 1), "global_steps": summary["global_steps"],
+            "test_exact": summary["test"]["exact"], "blind_exact": summary["blind_baseline"]["exact"],
+            "stages": stages}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default="mini-v1,mini", help="쉼표로 구분(첫째가 비율의 기준)")
+    parser.add_argument("--repeats", type=int, default=2, help="레시피마다 몇 번(번갈아)")
+    parser.add_argument("--no-save", action="store_true", help="bench/results/bench_train.json을 쓰지 않는다")
+    args = parser.parse_args(argv)
+    names = args.presets.split(",")
+    peak = peak_matmul_flops()
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        for repeat in range(args.repeats):
+            for name in names:
+                result = measure(name, run_main_job(name, Path(tmp) / f"{name}-{repeat}"), peak)
+                runs[name].append(result)
+                print(f"[{repeat}] {name}: 벽 {result['wall_time_s']}초, test 정확 일치 {result['test_exact']:.3f}",
+                      flush=True)
+    base = statistics.median(r["wall_time_s"] for r in runs[names[0]])
+    report = {
+        "command": "python bench/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "thread_policy": threads.describe_policy(),
+        "torch": torch.__version__, "peak_matmul_gflops_per_s": round(peak / 1e9, 1), "baseline": names[0],
+        "presets": {name: {"runs": rs, "median_wall_s": statistics.median(r["wall_time_s"] for r in rs),
+                           "wall_ratio_to_baseline": round(statistics.median(r["wall_time_s"] for r in rs) / base, 3)}
+                    for name, rs in runs.items()},
+    }
+    print(json.dumps({n: {k: v for k, v in p.items() if k != "runs"} for n, p in report["presets"].items()},
+                     ensure_ascii=False, indent=1))
+    if not args.no_save:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
