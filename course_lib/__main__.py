@@ -291,7 +291,7 @@ COMMANDS: dict[str, Command] = {
     "train": Command("본 작업: 두 단계 학습(1단계 프로젝터, 2단계 프로젝터+LoRA)과 평가", _train_args, _train_run),
     "pretrain": Command("미니 월드의 토크나이저·SigLIP·Qwen3를 사전학습해 data/에 저장", _pretrain_args, _pretrain_run),
     "doctor": Command("환경 점검: 버전, CPU/GPU, bf16, data/ 자산, 한글 글꼴", _doctor_args, _doctor_run),
-    "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도, INSTRUCTORS.md 시간표를 다시 쓴다", _badges_args, _badges_run),
+    "badges": Command("모든 노트북의 Colab 배지와 준비 셀, README 강의 지도와 본 작업의 잰 값(bench/results/), INSTRUCTORS.md 시간표를 다시 쓴다", _badges_args, _badges_run),
     "glossary": Command("글 검사: 용어의 처음 풀이, 쓰지 않는 말과 단위(GLOSSARY.md), 산문의 숫자가 출력에 있는지",
                         _glossary_args, _glossary_run),
     "exercises": Command("연습문제: 학생용 사본 만들기(release)·검사(check)·목록(list)", _exercises_args, _exercises_run),

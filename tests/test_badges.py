@@ -122,3 +122,35 @@ def test_cli_check_mode(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("lesson", badges.LESSONS, ids=lambda lesson: lesson.file)
 def test_lesson_file_names_are_ascii(lesson):
     assert lesson.file.isascii() and lesson.file.endswith(".ipynb")
+
+
+def test_readme_bench_section_is_generated_from_the_recorded_results():
+    """README의 "본 작업의 시간과 속도"는 bench/results/의 JSON에서 만든 그대로다(손으로 적은 수가 없다)."""
+    from course_lib.tooling import bench_report
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(bench_report.START) + len(bench_report.START)
+    current = readme[start: readme.index(bench_report.END)].strip()
+    assert current == bench_report.bench_section().strip(), "README의 잰 값이 기록과 다르다: python -m course_lib badges"
+
+
+def test_bench_section_shows_what_the_files_record(tmp_path):
+    """기록 파일을 바꾸면 표가 바뀐다: 표의 수는 파일에서 온다(심어 둔 값이 그대로 나와야 한다)."""
+    import json
+
+    from course_lib.tooling import bench_report
+
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    assert "아직 잰 기록이 없습니다" in bench_report.bench_section(tmp_path)
+    attributes = {key: 0.9871 for key, _ in bench_report.ATTRIBUTES}
+    final = {"command": "python bench/recipe_search.py --final", "date": "2026-01-02", "preset": "mini", "n_test": 123,
+             "runs": [{"seed": 7, "test": dict(attributes, exact=0.9613), "blind": {"exact": 0.0042}, "val_exact": 0.9777}]}
+    (results / "recipe_final.json").write_text(json.dumps(final), encoding="utf-8")
+    search = {"rule": "규칙 X", "val_target": 0.96, "runs": [
+        {"candidate": f"c{seed}", "description": "설명", "seed": seed, "steps": 11, "train_seconds": 5.0, "val_exact": 0.9555}
+        for seed in (0,)]}
+    (results / "recipe_search.json").write_text(json.dumps(search), encoding="utf-8")
+    text = bench_report.bench_section(tmp_path)
+    for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |"):
+        assert planted in text, planted

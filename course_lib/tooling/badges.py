@@ -17,6 +17,7 @@ import nbformat
 from course_lib import REPO_ROOT
 from course_lib.tooling.cells import BADGE_ALT, BADGE_RE, badge_markdown, colab_url, with_badge, with_snippet
 from course_lib.tooling.colab import bootstrap_snippet
+from course_lib.tooling import bench_report
 from course_lib.tooling.course_map import LESSONS, cpu_time_label
 from course_lib.tooling.exercises import REGISTRY, load_all
 from course_lib.tooling.project import CourseSettings, course_notebooks, course_settings
@@ -95,6 +96,11 @@ def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
     return _replace_section(root / "README.md", README_START, README_END, course_map_table(settings, root))
 
 
+def update_bench(root: Path = REPO_ROOT) -> bool:
+    """README의 "본 작업의 시간과 속도"(`<!-- bench:start -->` … `<!-- bench:end -->`)를 bench/results/에서."""
+    return _replace_section(root / "README.md", bench_report.START, bench_report.END, bench_report.bench_section(root))
+
+
 def instructor_table(root: Path = REPO_ROOT) -> str:
     """INSTRUCTORS.md의 수업 준비 표: 노트북마다 잰 CPU 시간과 연습문제(번호, 난이도)."""
     load_all()
@@ -144,4 +150,6 @@ def regenerate(root: Path = REPO_ROOT) -> list[Path]:
         changed.append(root / "README.md")
     if update_instructors(root):
         changed.append(root / INSTRUCTORS_FILE)
-    return changed
+    if update_bench(root):
+        changed.append(root / "README.md")
+    return list(dict.fromkeys(changed))

@@ -1,0 +1,113 @@
+"""README의 "본 작업의 시간과 속도" 표를 `bench/results/`의 기록 파일에서 만든다(`python -m course_lib badges`).
+
+README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JSON이 하나뿐인 출처이고, 표는 이 모듈이 만든다:
+- `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률
+- `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
+- `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
+- `threads_*_confirm.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from course_lib import REPO_ROOT
+
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+ATTRIBUTES = (("exact", "정확 일치"), ("count", "개수"), ("position", "위치"), ("size", "크기"), ("color", "색"),
+              ("shape", "모양"))
+
+
+def _load(root: Path, name: str) -> dict | None:
+    path = root / "bench" / "results" / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def speed_table(bench: dict) -> list[str]:
+    base = bench["baseline"]
+    lines = [f"`{bench['command']}` ({bench['date']}, {bench['cpu']} {bench['cpu_count']}코어, torch {bench['torch']}, "
+             f"스레드 {bench['threads']}, {bench['thread_policy'].split(' — ')[0]}; 행렬곱 최고 "
+             f"{bench['peak_matmul_gflops_per_s']} GFLOP/s). 레시피마다 본 작업 전체를 새 프로세스로 번갈아 "
+             f"{len(next(iter(bench['presets'].values()))['runs'])}번씩 돌린 중앙값입니다.", "",
+             "| 프리셋 | 본 작업 벽시계(중앙값) | 기준 대비 | 옵티마이저 걸음 | 1단계 걸음/초 | 2단계 걸음/초 | 활용률 1단계 / 2단계 | "
+             "채움 비율 | test 정확 일치 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, preset in bench["presets"].items():
+        runs = preset["runs"]
+        stages = [s for s in runs[0]["stages"]]
+
+        def med(stage, key):
+            return statistics.median(r["stages"][stage][key] for r in runs)
+
+        rates = [f"{med(s, 'steps_per_s'):.2f}({med(s, 'median_step_ms'):.0f} ms)" for s in stages]
+        util = " / ".join(f"{med(s, 'utilisation'):.2f}" for s in stages)
+        pad = f"{statistics.median(r['stages'][stages[-1]]['padding_fraction'] for r in runs):.0%}"
+        exact = ", ".join(sorted({f"{r['test_exact']:.3f}" for r in runs}))
+        label = f"`{name}`" + (" (기준)" if name == base else "")
+        lines.append(f"| {label} | {preset['median_wall_s']:.0f}초 | {preset['wall_ratio_to_baseline']:.2f}× | "
+                     f"{runs[0]['global_steps']} | {rates[0]} | {rates[-1]} | {util} | {pad} | {exact} |")
+    return lines
+
+
+def seeds_table(final: dict) -> list[str]:
+    header = "| 시드 | " + " | ".join(label for _, label in ATTRIBUTES) + " | 눈 가린 기준선(정확 일치) | 검증 정확 일치 |"
+    lines = [f"`{final['command']}` ({final['date']}): 고른 레시피(`{final['preset']}`)로 본 작업을 시드마다 한 번 돌려 "
+             f"test 분할({final['n_test']}장면)을 한 번씩 잰 값입니다.", "", header, "|" + "---|" * (len(ATTRIBUTES) + 3)]
+    for run in final["runs"]:
+        values = " | ".join(f"{run['test'][key]:.3f}" for key, _ in ATTRIBUTES)
+        lines.append(f"| {run['seed']} | {values} | {run['blind']['exact']:.3f} | {run['val_exact']:.3f} |")
+    exacts = [r["test"]["exact"] for r in final["runs"]]
+    lines.append(f"| 최소 / 평균 | {min(exacts):.3f} / {statistics.mean(exacts):.3f} |" + " |" * (len(ATTRIBUTES) + 1))
+    return lines
+
+
+def chosen_candidate(search: dict) -> str | None:
+    """규칙이 고르는 후보: 모든 시드(0, 1, 2)가 목표 이상인 것 가운데 걸음 시간이 가장 짧은 것, 없으면 시드를 다 돈
+    후보 가운데 최소 검증 값이 가장 높은 것(bench/recipe_search.py의 verdict와 같은 규칙)."""
+    rows = []
+    for name in dict.fromkeys(r["candidate"] for r in search["runs"]):
+        runs = [r for r in search["runs"] if r["candidate"] == name]
+        lowest = min(r["val_exact"] for r in runs)
+        complete = {r["seed"] for r in runs} >= {0, 1, 2}
+        passes = complete and lowest >= search["val_target"]
+        seconds = statistics.mean(r["train_seconds"] for r in runs)
+        rows.append((not passes, not complete, seconds if passes else -lowest, -lowest, name))
+    return min(rows)[-1] if rows else None
+
+
+def search_table(search: dict) -> list[str]:
+    runs = defaultdict(dict)
+    descriptions = {}
+    for run in search["runs"]:
+        runs[run["candidate"]][run["seed"]] = run
+        descriptions[run["candidate"]] = run["description"]
+    lines = [f"규칙{search['rule']}", "",
+             "| 후보 | 무엇을 바꿨나 | 걸음 | 검증 정확 일치(시드 0 / 1 / 2) | 최소 | 걸음 시간 합(초, 시드 평균) |",
+             "|---|---|---|---|---|---|"]
+    chosen = chosen_candidate(search)
+    for name, by_seed in runs.items():
+        vals = " / ".join(f"{by_seed[s]['val_exact']:.3f}" if s in by_seed else "—" for s in (0, 1, 2))
+        lowest = min(r["val_exact"] for r in by_seed.values())
+        mark = (" ✓" if len(by_seed) >= 3 and lowest >= search["val_target"] else "") + (" ← 고름" if name == chosen else "")
+        seconds = statistics.mean(r["train_seconds"] for r in by_seed.values())
+        steps = next(iter(by_seed.values()))["steps"]
+        lines.append(f"| `{name}`{mark} | {descriptions[name]} | {steps} | {vals} | {lowest:.3f} | {seconds:.0f} |")
+    return lines
+
+
+def bench_section(root: Path = REPO_ROOT) -> str:
+    parts = []
+    bench, final, search = (_load(root, n) for n in ("bench_train.json", "recipe_final.json", "recipe_search.json"))
+    if bench:
+        parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
+    if final:
+        parts += ["**시드마다의 test 결과**", ""] + seeds_table(final) + [""]
+    if search:
+        parts += ["**레시피를 고른 검증 탐색**(`bench/results/recipe_search.json`; test 분할은 보지 않았다)", ""] + \
+                 search_table(search) + [""]
+    if not parts:
+        parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
+    return "\n".join(parts).rstrip()
