@@ -8,11 +8,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib.memory import median_time
-from course_lib.quant import bits_per_parameter, dequantize_nf4, quantize_nf4
+import course_lib  # noqa: E402,F401  torch보다 먼저(스레드 정책)
+import torch  # noqa: E402
+
+from course_lib.memory import median_time  # noqa: E402
+from course_lib.quant import bits_per_parameter, dequantize_nf4, quantize_nf4  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from course_lib import world
+from course_lib import compat, world
 from course_lib.lora import LINEAR_MODULES as LORA_TARGET_MODULES
 from course_lib.models.vlm import IGNORE_INDEX, build_vlm, encode_captions
 
@@ -88,7 +88,7 @@ def test_wrong_image_size_is_refused(parts, fresh_llm, tokenizer):
 
 def test_peft_and_gradient_checkpointing(parts, fresh_llm, batch):
     llm = get_peft_model(fresh_llm, LoraConfig(r=4, lora_alpha=8, target_modules=list(LORA_TARGET_MODULES)))
-    llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    compat.enable_activation_checkpointing(llm, use_reentrant=False)
     vlm = build_vlm(parts.vision_encoder(), llm).train()
     pixels, text, _ = batch
     for name, p in llm.named_parameters():

@@ -67,8 +67,9 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "06_two_stage_training.ipynb",
         "2단계 학습 전체 과정",
-        "1단계(프로젝터)·2단계(LoRA) 학습, epoch마다 SigLIP 점수, 최고 모델 저장과 재개(resume)",
+        "두 단계 루프를 직접 쓰고 학습기와 비트 단위로 맞춰 보기, README의 본 작업을 그대로 실행, 최고 모델 저장과 재개(resume)",
         "`full` 프리셋(Qwen3-8B NF4 + CLIP ViT-L/14): CUDA GPU 1장 이상",
+        budget_minutes=5,  # 본 작업(python -m course_lib train --preset mini)을 줄이지 않고 돌린다: 그것만 2코어에서 약 3.6분
     ),
     Lesson(
         "07_real_scale.ipynb",
