@@ -200,6 +200,8 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+    _, _, meta, _ = training.read_checkpoint(training.latest_checkpoint(tmp_path / "two"))
+    assert json.loads(meta["trainer"])["world_size"] == 2  # 두 프로세스가 함께(gloo) 학습했다: 따로 돈 둘이 아니다
     two = load_file(tmp_path / "two" / "final" / "trainable.safetensors")
     assert one.keys() == two.keys()
     for key in one:

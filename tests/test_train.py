@@ -190,6 +190,12 @@ def _final_weights(out):
     return load_file(Path(out) / "final" / "trainable.safetensors")
 
 
+def saved_world_size(out) -> int:
+    """마지막 step 체크포인트에 학습기가 적은 프로세스 수(두 프로세스가 정말 함께 학습했는지)."""
+    _, _, meta, _ = training.read_checkpoint(training.latest_checkpoint(Path(out)))
+    return json.loads(meta["trainer"])["world_size"]
+
+
 def _assert_bit_identical(a, b):
     assert a.keys() == b.keys()
     for key in a:
@@ -276,6 +282,7 @@ def test_two_processes_with_gloo_match_one_process(tmp_path):
     double = _cli(tmp_path / "two", config_file, launcher=torchrun)
     out_two, _ = double.communicate(timeout=300)
     assert double.returncode == 0, out_two
+    assert (saved_world_size(tmp_path / "one"), saved_world_size(tmp_path / "two")) == (1, 2)  # 따로 돈 둘이 아니다
     one, two = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "two")
     assert one.keys() == two.keys()
     for key in one:

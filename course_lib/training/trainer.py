@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -58,7 +59,8 @@ class Trainer:
         self.max_steps = max_steps
         self.log = log
         self.callbacks = list(callbacks)
-        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision))
+        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision),
+                                       cpu=_cpu_processes_launched())
         torch.manual_seed(config.seed)
         llm = add_lora(parts.llm, config.lora, config.gradient_checkpointing)
         self.vlm = build_vlm(parts.vision_encoder(), llm, seed=config.seed)
@@ -287,6 +289,16 @@ class Trainer:
         return stage_index, {"optimizer_tensors": opt_tensors, "optimizer_meta": json.loads(meta["optimizer"]),
                              "scheduler": state["scheduler"], "epoch": epoch,
                              "step_in_epoch": state["step_in_epoch"]}
+
+
+def _cpu_processes_launched() -> bool:
+    """GPU 없는 기계에서 `torch.distributed.run`으로 여러 프로세스를 띄웠는가.
+
+    accelerate(1.x)는 이때 `cpu=True`를 받지 않으면 분산 환경 변수(LOCAL_RANK, WORLD_SIZE)가 있어도 프로세스마다
+    혼자 학습한다고 여긴다(`DistributedType.NO`): 프로세스들이 같은 폴더에 따로 쓰고, 기울기도 평균하지 않는다.
+    CUDA가 있거나 한 프로세스로 띄웠으면 accelerate가 고르는 대로 둔다.
+    """
+    return int(os.environ.get("LOCAL_RANK", -1)) != -1 and not torch.cuda.is_available()
 
 
 def _inner(optimizer):
