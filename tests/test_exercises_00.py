@@ -10,6 +10,8 @@ from einops import rearrange
 from course_lib import world
 from course_lib.tooling.exercises import REGISTRY, ex00, load_all, verdict
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -44,19 +46,7 @@ def test_every_exercise_of_00_has_a_solution_here():
     assert sorted(k for k in REGISTRY if k.startswith("00.")) == sorted(SOLUTIONS)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_registered_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok and line.startswith(f"❌ [{exercise_id}]"), line
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_more_plausible_mistakes_are_rejected():

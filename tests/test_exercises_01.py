@@ -9,6 +9,8 @@ from course_lib import training
 from course_lib.tooling.exercises import REGISTRY, load_all, verdict
 from course_lib.tooling.exercises import ex01
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -47,20 +49,7 @@ def test_every_exercise_of_01_has_a_solution_here_and_ends_with_a_prediction():
     assert REGISTRY[ids[-1]].title.startswith("예측해 보기")
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2, f"{exercise_id}에 틀린 답 예시가 둘 이상 있어야 합니다"
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok, f"{exercise_id}: 틀린 답 {answer!r}이 통과했습니다"
-        assert "힌트" in line or "기대값" in line or "다시 생각" in line or "답하세요" in line, line
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_three_seeds_cannot_reach_the_usual_levels():

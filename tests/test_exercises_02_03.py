@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from course_lib.tooling.exercises import REGISTRY, ex02, ex03, load_all, verdict
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -46,19 +48,7 @@ def test_every_exercise_of_02_and_03_has_a_solution_here():
     assert 3 <= sum(k.startswith("02.") for k in ids) <= 5 and 3 <= sum(k.startswith("03.") for k in ids) <= 5
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2, f"{exercise_id}에 틀린 답 예시가 둘 이상 있어야 합니다"
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok and line.startswith("❌"), (exercise_id, line)
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_wrong_answers_fail_for_the_stated_reason_not_by_crashing():

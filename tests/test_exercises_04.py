@@ -12,6 +12,8 @@ from course_lib import compat, memory
 from course_lib.models.llm import qwen3_8b_config
 from course_lib.tooling.exercises import REGISTRY, ex04, load_all, verdict
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -43,19 +45,7 @@ def test_every_exercise_of_04_has_a_solution_here():
     assert sorted(k for k in REGISTRY if k.startswith("04.")) == sorted(SOLUTIONS)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_at_least_two_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok and line.startswith("❌"), (exercise_id, line)
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 # --- 04.3의 정답표가 참인지: 작은 Qwen3(와 미니 월드 VLM)로 실제로 돌린다 -------------------------------------

@@ -10,6 +10,8 @@ bnb_functional = pytest.importorskip("bitsandbytes.functional")
 from course_lib import quant, weight_memory  # noqa: E402
 from course_lib.tooling.exercises import REGISTRY, ex05, load_all, verdict  # noqa: E402
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -52,19 +54,7 @@ def test_every_exercise_of_05_has_a_solution_here():
     assert sorted(k for k in REGISTRY if k.startswith("05.")) == sorted(SOLUTIONS)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_at_least_two_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok and line.startswith("❌"), (exercise_id, line)
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_normal_float_reference_is_nf4_at_four_bits_and_symmetric_in_count():

@@ -6,6 +6,8 @@ import pytest
 from course_lib import lora
 from course_lib.tooling.exercises import REGISTRY, Wrong, ex06, load_all, verdict
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -53,19 +55,7 @@ def test_every_exercise_of_06_has_a_solution_here():
     assert sorted(k for k in REGISTRY if k.startswith("06.")) == sorted(SOLUTIONS)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_at_least_two_wrong_answers_are_each_rejected_with_an_explanation(exercise_id):
-    ex = REGISTRY[exercise_id]
-    assert len(ex.wrong_answers) >= 2, f"{exercise_id}: 틀린 답 예시가 둘 이상이어야 합니다"
-    for answer in ex.wrong_answers:
-        with pytest.raises(Wrong):  # 학습자 코드가 터져서가 아니라, 채점이 무엇이 틀렸는지 말하며 거절한다
-            ex.grade(answer)
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_grader_references_pass_their_own_checks():

@@ -7,6 +7,8 @@ from course_lib import lora, preset_memory
 from course_lib.models.real import qwen3_small_config
 from course_lib.tooling.exercises import REGISTRY, ex07, load_all, verdict
 
+import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
+
 load_all()
 
 
@@ -42,19 +44,7 @@ def test_every_exercise_of_07_has_a_solution_here():
     assert sorted(k for k in REGISTRY if k.startswith("07.")) == sorted(SOLUTIONS)
 
 
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_solution_is_accepted(exercise_id):
-    ok, line = verdict(exercise_id, SOLUTIONS[exercise_id])
-    assert ok, line
-
-
-@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
-def test_registered_wrong_answers_are_rejected(exercise_id):
-    wrong = REGISTRY[exercise_id].wrong_answers
-    assert len(wrong) >= 2
-    for answer in wrong:
-        ok, line = verdict(exercise_id, answer)
-        assert not ok and line.startswith(f"❌ [{exercise_id}]"), line
+test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
 def test_more_plausible_mistakes_are_rejected():
