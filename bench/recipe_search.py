@@ -45,12 +45,13 @@ import torch  # noqa: E402
 
 from course_lib import presets, quiet  # noqa: E402
 from course_lib.models import pretrained  # noqa: E402
+from course_lib.tooling.bench_report import SEARCH_SEEDS, recipe_verdict  # noqa: E402
 from course_lib.training import Trainer  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "recipe_search.json"
 FINAL = REPO / "bench" / "results" / "recipe_final.json"
 VAL_TARGET = 0.96
-SEEDS = (0, 1, 2)
+SEEDS = SEARCH_SEEDS  # 규칙이 요구하는 시드(course_lib.tooling.bench_report)
 
 
 def _stages(config, **by_stage):
@@ -136,21 +137,6 @@ def save(record: dict) -> None:
     RESULTS.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def verdict(record: dict) -> list[dict]:
-    """후보마다 (시드별 검증 정확 일치, 통과 여부, 학습 걸음 시간 평균) — 규칙이 고르는 순서로."""
-    rows = []
-    for name in dict.fromkeys(r["candidate"] for r in record["runs"]):
-        runs = sorted((r for r in record["runs"] if r["candidate"] == name), key=lambda r: r["seed"])
-        vals = [r["val_exact"] for r in runs]
-        complete = {r["seed"] for r in runs} >= set(SEEDS)
-        rows.append({"candidate": name, "val_exact": vals, "min": min(vals), "complete": complete,
-                     "passes": complete and min(vals) >= VAL_TARGET,
-                     "train_seconds": sum(r["train_seconds"] for r in runs) / len(runs)})
-    # 통과한 후보: 빠른 것부터. 없으면(나중에 더한 규칙) 시드를 다 돈 후보 가운데 최소가 높은 것부터
-    return sorted(rows, key=lambda r: (not r["passes"], not r["complete"],
-                                       r["train_seconds"] if r["passes"] else -r["min"], -r["min"]))
-
-
 def _final_one(job: tuple[int, str]) -> dict:
     """본 작업 하나를 명령줄 그대로 새 프로세스에서(스레드 하나) 돌리고 summary.json을 읽는다."""
     seed, out = job
@@ -219,7 +205,7 @@ def main(argv=None) -> int:
     else:
         for job in jobs:
             keep(run_one(*job))
-    for row in verdict(record):
+    for row in recipe_verdict(record):
         print(f"{row['candidate']:>14}: 검증 {', '.join(f'{v:.3f}' for v in row['val_exact'])} "
               f"최소 {row['min']:.3f} {'통과' if row['passes'] else '—'}  걸음 시간 {row['train_seconds']:.0f}초")
     return 0

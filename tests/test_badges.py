@@ -154,3 +154,66 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
     text = bench_report.bench_section(tmp_path)
     for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |"):
         assert planted in text, planted
+
+
+def _search_run(candidate, seed, val, seconds):
+    return {"candidate": candidate, "description": "", "seed": seed, "steps": 1, "train_seconds": seconds,
+            "val_exact": val}
+
+
+def test_recipe_rule_prefers_the_fastest_candidate_that_passes_on_every_seed():
+    """규칙(bench/recipe_search.py): 모든 시드 ≥ 목표인 후보 가운데 가장 빠른 것. 시드를 덜 돈 후보는 통과가 아니다."""
+    from course_lib.tooling.bench_report import chosen_candidate, recipe_verdict
+
+    runs = ([_search_run("slow", s, 0.99, 300.0) for s in (0, 1, 2)]
+            + [_search_run("fast", s, 0.97, 100.0) for s in (0, 1, 2)]
+            + [_search_run("fails-once", s, v, 50.0) for s, v in ((0, 0.99), (1, 0.99), (2, 0.959))]
+            + [_search_run("two-seeds", s, 0.99, 10.0) for s in (0, 1)])
+    search = {"val_target": 0.96, "runs": runs}
+    rows = recipe_verdict(search)
+    assert [r["candidate"] for r in rows[:2]] == ["fast", "slow"]
+    assert {r["candidate"]: r["passes"] for r in rows} == {"fast": True, "slow": True, "fails-once": False,
+                                                          "two-seeds": False}
+    assert chosen_candidate(search) == "fast"
+
+
+def test_recipe_rule_falls_back_to_the_highest_minimum_among_complete_candidates():
+    from course_lib.tooling.bench_report import chosen_candidate
+
+    runs = ([_search_run("low", s, v, 10.0) for s, v in ((0, 0.99), (1, 0.93), (2, 0.99))]
+            + [_search_run("steady", s, 0.95, 500.0) for s in (0, 1, 2)]
+            + [_search_run("incomplete", 0, 0.999, 1.0)])
+    assert chosen_candidate({"val_target": 0.96, "runs": runs}) == "steady"
+    assert chosen_candidate({"val_target": 0.96, "runs": []}) is None
+
+
+def test_readme_thread_policy_figures_are_generated():
+    """문제 해결의 스레드 정책 문장도 bench/results/threads_*.json에서 만든 그대로다."""
+    from course_lib.tooling import bench_report
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(bench_report.THREADS_START) + len(bench_report.THREADS_START)
+    current = readme[start: readme.index(bench_report.THREADS_END)].strip()
+    assert current == bench_report.threads_sentence().strip(), "README의 스레드 정책 수가 기록과 다르다: python -m course_lib badges"
+
+
+def test_thread_sentence_shows_what_the_files_record(tmp_path):
+    import json
+
+    from course_lib.tooling import bench_report
+
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    assert "기록이 없습니다" in bench_report.threads_sentence(tmp_path)
+
+    def row(loaded_ratio, quiet_ratio, rounds=(1.0, 1.0)):
+        stage = {"median_s": 1.0, "round_medians_s": list(rounds)}
+        return {"quiet": {"stage1": stage, "stage2": stage},
+                "loaded_over_quiet": {"stage1": loaded_ratio, "stage2": loaded_ratio + 0.4},
+                "quiet_over_default_quiet": {"stage1": quiet_ratio, "stage2": 1.0}}
+
+    table = {"default": row(3.14, 1.0, rounds=(0.9, 1.27)), "spin1k": row(1.23, 1.31), "omp1": row(1.0, 1.77)}
+    (results / "threads_x.json").write_text(json.dumps({"table": table}), encoding="utf-8")
+    text = bench_report.threads_sentence(tmp_path)
+    for planted in ("1.2–1.6배", "3.1–3.5배", "31% 느렸", "최대 37%", "1.0–1.8배", "threads_x.json"):
+        assert planted in text, (planted, text)

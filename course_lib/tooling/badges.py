@@ -97,8 +97,12 @@ def update_readme(settings: CourseSettings, root: Path = REPO_ROOT) -> bool:
 
 
 def update_bench(root: Path = REPO_ROOT) -> bool:
-    """README의 "본 작업의 시간과 속도"(`<!-- bench:start -->` … `<!-- bench:end -->`)를 bench/results/에서."""
-    return _replace_section(root / "README.md", bench_report.START, bench_report.END, bench_report.bench_section(root))
+    """README의 "본 작업의 시간과 속도"(`<!-- bench:start -->` … `<!-- bench:end -->`)와 문제 해결의 스레드 정책
+문장(`<!-- threads:start -->` … `<!-- threads:end -->`)을 bench/results/에서."""
+    bench = _replace_section(root / "README.md", bench_report.START, bench_report.END, bench_report.bench_section(root))
+    threads = _replace_section(root / "README.md", bench_report.THREADS_START, bench_report.THREADS_END,
+                               bench_report.threads_sentence(root))
+    return bench or threads
 
 
 def instructor_table(root: Path = REPO_ROOT) -> str:

@@ -4,7 +4,7 @@ README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JS
 - `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률
 - `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
 - `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
-- `threads_*_confirm.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B
+- `threads_*.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B — README 문제 해결의 스레드 정책 문단(`threads_sentence`)
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from course_lib import REPO_ROOT
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
+THREADS_START = "<!-- threads:start -->"
+THREADS_END = "<!-- threads:end -->"
 ATTRIBUTES = (("exact", "정확 일치"), ("count", "개수"), ("position", "위치"), ("size", "크기"), ("color", "색"),
               ("shape", "모양"))
 
@@ -64,18 +66,31 @@ def seeds_table(final: dict) -> list[str]:
     return lines
 
 
-def chosen_candidate(search: dict) -> str | None:
-    """규칙이 고르는 후보: 모든 시드(0, 1, 2)가 목표 이상인 것 가운데 걸음 시간이 가장 짧은 것, 없으면 시드를 다 돈
-    후보 가운데 최소 검증 값이 가장 높은 것(bench/recipe_search.py의 verdict와 같은 규칙)."""
+SEARCH_SEEDS = (0, 1, 2)
+
+
+def recipe_verdict(search: dict) -> list[dict]:
+    """레시피 탐색의 규칙(`bench/recipe_search.py`의 docstring, 노트북 06이 손으로 다시 적용한다)을 적용한 후보 목록.
+
+    후보마다 시드별 검증 정확 일치, 최솟값, 시드 0·1·2를 다 돌았는지, 통과 여부(모든 시드 ≥ 목표), 학습 걸음 시간 평균.
+    규칙이 고르는 순서로 정렬한다: 통과한 후보는 빠른 것부터, 없으면(나중에 더한 규칙) 시드를 다 돈 후보 가운데 최소가 높은 것부터.
+    """
     rows = []
     for name in dict.fromkeys(r["candidate"] for r in search["runs"]):
-        runs = [r for r in search["runs"] if r["candidate"] == name]
-        lowest = min(r["val_exact"] for r in runs)
-        complete = {r["seed"] for r in runs} >= {0, 1, 2}
-        passes = complete and lowest >= search["val_target"]
-        seconds = statistics.mean(r["train_seconds"] for r in runs)
-        rows.append((not passes, not complete, seconds if passes else -lowest, -lowest, name))
-    return min(rows)[-1] if rows else None
+        runs = sorted((r for r in search["runs"] if r["candidate"] == name), key=lambda r: r["seed"])
+        vals = [r["val_exact"] for r in runs]
+        complete = {r["seed"] for r in runs} >= set(SEARCH_SEEDS)
+        rows.append({"candidate": name, "val_exact": vals, "min": min(vals), "complete": complete,
+                     "passes": complete and min(vals) >= search["val_target"],
+                     "train_seconds": statistics.mean(r["train_seconds"] for r in runs)})
+    return sorted(rows, key=lambda r: (not r["passes"], not r["complete"],
+                                       r["train_seconds"] if r["passes"] else -r["min"], -r["min"]))
+
+
+def chosen_candidate(search: dict) -> str | None:
+    """규칙이 고르는 후보(`recipe_verdict`의 첫 줄). 기록이 비었으면 None."""
+    rows = recipe_verdict(search)
+    return rows[0]["candidate"] if rows else None
 
 
 def search_table(search: dict) -> list[str]:
@@ -89,7 +104,7 @@ def search_table(search: dict) -> list[str]:
              "|---|---|---|---|---|---|"]
     chosen = chosen_candidate(search)
     for name, by_seed in runs.items():
-        vals = " / ".join(f"{by_seed[s]['val_exact']:.3f}" if s in by_seed else "—" for s in (0, 1, 2))
+        vals = " / ".join(f"{by_seed[s]['val_exact']:.3f}" if s in by_seed else "—" for s in SEARCH_SEEDS)
         lowest = min(r["val_exact"] for r in by_seed.values())
         mark = (" ✓" if len(by_seed) >= 3 and lowest >= search["val_target"] else "") + (" ← 고름" if name == chosen else "")
         seconds = statistics.mean(r["train_seconds"] for r in by_seed.values())
@@ -111,3 +126,39 @@ def bench_section(root: Path = REPO_ROOT) -> str:
     if not parts:
         parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
     return "\n".join(parts).rstrip()
+
+
+def _ratio_range(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.1f}배" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}배"
+
+
+def threads_sentence(root: Path = REPO_ROOT, policy: str = "spin1k") -> str:
+    """스레드 정책 A/B(`bench/results/threads_*.json`의 `table`)를 README의 한 문장으로: 정책과 PyTorch 기본값의
+    (부하 ÷ 한가) 비율 범위, 한가할 때 기본값 대비 가장 느렸던 비율, 기본값을 여러 번 잰 흔들림, `OMP_NUM_THREADS=1`의 한가할 때 비율.
+    범위는 기록 파일 전부, 두 단계 모두에 걸친 최소–최대다."""
+    files = sorted((root / "bench" / "results").glob("threads_*.json"))
+    tables = [(f.name, json.loads(f.read_text(encoding="utf-8")).get("table") or {}) for f in files]
+    tables = [(name, t) for name, t in tables if policy in t and "default" in t]
+    if not tables:
+        return "(스레드 정책의 A/B 기록이 없습니다: `python bench/bench_threads.py`)"
+
+    def ratios(name: str, key: str) -> list[float]:
+        return [v for _, t in tables if name in t for v in t[name][key].values() if v is not None]
+
+    spreads = [(max(rm) - min(rm)) / row["median_s"] for _, t in tables for row in t["default"]["quiet"].values()
+               if len(rm := row["round_medians_s"]) >= 2 and row["median_s"]]
+    slowest = max(ratios(policy, "quiet_over_default_quiet"))
+    text = (f"이 저장소를 만든 2코어 VM에서 번갈아 잰 값(`python bench/bench_threads.py`, 기록 "
+            f"{', '.join(f'`bench/results/{name}`' for name, _ in tables)}, 두 단계): 코어 하나가 바쁠 때 한 걸음이 "
+            f"한가할 때의 {_ratio_range(ratios(policy, 'loaded_over_quiet'))}(PyTorch 기본값은 "
+            f"{_ratio_range(ratios('default', 'loaded_over_quiet'))}), 한가할 때는 "
+            + (f"기본값보다 가장 느린 측정에서 {slowest - 1:.0%} 느렸습니다" if slowest > 1 else "기본값보다 느리지 않았습니다"))
+    if spreads:
+        text += f"(같은 기본값을 여러 번 잰 중앙값끼리도 최대 {max(spreads):.0%}까지 흔들렸습니다)"
+    text += "."
+    omp1 = ratios("omp1", "quiet_over_default_quiet")
+    if omp1:
+        text += (f" `OMP_NUM_THREADS=1`은 부하에는 강하지만 한가할 때 기본값의 {_ratio_range(omp1)}로 느려 "
+                 "권하지 않습니다.")
+    return text
