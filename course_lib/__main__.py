@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from course_lib import REPO_ROOT
+from course_lib import REPO_ROOT, quiet
 from course_lib.errors import CourseError, check_output_folder, config_error, one_line
 
 # 프리셋 이름. presets.py는 torch를 불러오므로 파서는 이 가벼운 묶음을 쓴다. presets.PRESETS와 같은지는
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             command = getattr(command, "children", {}).get(getattr(args, "action", None), command)
             command.error("unrecognized arguments: " + " ".join(extra))
         args.command_line = argv  # 매니페스트에 남길 명령(pretrain)
+        quiet.install_log_filters()  # 모든 명령에서 표의 무해한 로그를 거른다(표준 라이브러리만: torch 없이도 된다)
         return COMMANDS[args.command].run(args)
     except CourseError as err:
         print(one_line(err), file=sys.stderr)

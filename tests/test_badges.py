@@ -119,6 +119,17 @@ def test_cli_check_mode(tmp_path, monkeypatch, capsys):
     assert "배지 문제 없음" in capsys.readouterr().out
 
 
+def test_instructor_commands_print_no_library_noise():
+    """강사 명령도 본 작업처럼 표의 무해한 로그(bitsandbytes의 `kernels` 안내 등)를 거른다: 출력에는 명령의 말만."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "course_lib", "badges", "--check"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "kernels" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("lesson", badges.LESSONS, ids=lambda lesson: lesson.file)
 def test_lesson_file_names_are_ascii(lesson):
     assert lesson.file.isascii() and lesson.file.endswith(".ipynb")
