@@ -3,12 +3,17 @@
     python bench/bench_nf4.py [--size 4096] [--repeats 5] [--no-double-quant]
 
 4096×4096 float32 텐서(Qwen3-8B의 q_proj 하나 크기)를 양자화·복원하는 시간의 중앙값을 재고 비율을 출력한다.
-먼저 두 결과가 비트까지 같은지 확인한다. 측정값은 기계마다 다르므로 코드에 적어 두지 않는다.
+두 구현을 번갈아(ABAB…) 불러 기계의 느린 흔들림이 양쪽에 고르게 섞이게 한다. 먼저 두 결과가 비트까지 같은지
+확인한다. 측정값은 기계마다 다르므로 코드에 적어 두지 않고, 실행할 때마다 `bench/results/nf4.json`에 쓴다.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import platform
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -16,14 +21,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import course_lib  # noqa: E402,F401  torch보다 먼저(스레드 정책)
 import torch  # noqa: E402
 
-from course_lib.memory import median_time  # noqa: E402
 from course_lib.quant import bits_per_parameter, dequantize_nf4, quantize_nf4  # noqa: E402
+
+
+RESULTS = Path(__file__).resolve().parent / "results" / "nf4.json"
+
+
+def interleaved_medians(first, second, repeats: int) -> tuple[float, float]:
+    """두 함수를 번갈아 `repeats`번씩 부른 시간의 중앙값(초). 처음 한 번씩은 데우기로 버린다."""
+    first(), second()
+    times = ([], [])
+    for _ in range(repeats):
+        for fn, bucket in zip((first, second), times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-double-quant", action="store_true")
     args = parser.parse_args()
 
@@ -46,13 +65,19 @@ def main() -> None:
     print(f"bitsandbytes와 비트까지 같음: {same}, 파라미터당 비트: {bits_per_parameter(q):.4f}")
 
     rows = {
-        "양자화": (median_time(ours, args.repeats), median_time(theirs, args.repeats)),
-        "복원": (median_time(lambda: dequantize_nf4(q), args.repeats),
-                 median_time(lambda: bnb_functional.dequantize_4bit(packed, state), args.repeats)),
+        "양자화": interleaved_medians(ours, theirs, args.repeats),
+        "복원": interleaved_medians(lambda: dequantize_nf4(q), lambda: bnb_functional.dequantize_4bit(packed, state),
+                                    args.repeats),
     }
     for name, (mine, reference) in rows.items():
         print(f"{name}: course_lib {mine * 1e3:.1f} ms, bitsandbytes {reference * 1e3:.1f} ms, "
               f"비율(course_lib/bitsandbytes) {mine / reference:.2f}")
+    record = {"command": " ".join(["python bench/bench_nf4.py", *sys.argv[1:]]), "date": time.strftime("%Y-%m-%d"),
+              "cpu": platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "size": args.size, "double_quant": double_quant, "repeats": args.repeats, "bit_identical": same,
+              "seconds": {key: {"course_lib": mine, "bitsandbytes": reference, "ratio": mine / reference}
+                          for key, (mine, reference) in zip(("quantize", "dequantize"), rows.values())}}
+    RESULTS.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

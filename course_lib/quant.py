@@ -300,14 +300,31 @@ def byte_value_table(codebook: torch.Tensor) -> torch.Tensor:
     return torch.stack([codebook.repeat_interleave(16), codebook.repeat(16)], dim=1)
 
 
+def pair_value_table(codebook: torch.Tensor) -> torch.Tensor:
+    """바이트 두 개(코드 네 개)의 값을 한 번에: `[65536, 4]` float32, 행 번호는 그 두 바이트를 16비트 수로 읽은 값.
+
+    `byte_value_table`을 한 번 더 묶은 것이다. 행 k는 메모리에서 16비트 수 k로 읽히는 바이트 쌍 (b0, b1)의
+    값 (b0의 두 코드, b1의 두 코드)이다. 바이트 쌍을 이 기계에서 실제로 16비트로 읽어 번호를 정하므로 바이트 순서
+    (little/big endian)와 상관없이 맞다. 표는 1 MiB라 CPU 캐시에 들어간다.
+    """
+    every_pair = torch.cartesian_prod(torch.arange(256), torch.arange(256)).to(torch.uint8)  # [65536, 2]: (b0, b1)
+    rows = byte_value_table(codebook)[every_pair.long()].reshape(-1, 4)  # (b0의 값 둘, b1의 값 둘)
+    table = torch.empty_like(rows)
+    table[every_pair.view(torch.uint16).reshape(-1).long()] = rows
+    return table
+
+
 def dequantize_4bit(q: Quantized4bit) -> torch.Tensor:
     """복원: 코드북[코드] × 블록 absmax를 float32로 계산한 뒤 원래 dtype으로 바꾼다."""
     n = math.prod(q.shape)
-    # 바이트마다 표의 한 행(float32 값 두 개 = 8바이트)을 가져온다. 행을 8바이트 정수 하나(int64로 보기)로 보면
-    # 한 덩어리씩 복사하는 `index_select`가 되어 CPU에서 가장 빠르다. 정수로 비트를 옮기기만 하므로(계산이 없다)
-    # 값은 `table[codes]`와 비트까지 같다. 번호는 int32로 충분하다(0–255).
-    table = byte_value_table(q.codebook).contiguous().view(torch.int64).reshape(-1)
-    values = table.index_select(0, q.packed.reshape(-1).int()).view(torch.float32)[:n]
+    # 니블마다 코드북을 찾는 대신 바이트 두 개(코드 네 개)마다 표의 한 행을 가져온다: 찾는 횟수가 코드 수의 1/4이다.
+    # 행(float32 네 개 = 16바이트)을 int64 두 개로 보고 `index_select`로 복사한다. 정수로 비트를 옮기기만 하므로
+    # 값은 `codebook[unpack_nibbles(...)]`와 비트까지 같다. 바이트가 홀수 개면 빈 바이트 하나를 덧붙였다가 잘라 낸다.
+    codes = q.packed.reshape(-1)
+    if codes.numel() % 2 or codes.storage_offset() % 2:  # 16비트로 읽으려면 짝수 개, 짝수 위치에서 시작해야 한다
+        codes = torch.cat([codes, codes.new_zeros(codes.numel() % 2)])
+    table = pair_value_table(q.codebook).view(torch.int64)
+    values = table.index_select(0, codes.view(torch.uint16).int()).view(torch.float32).reshape(-1)[:n]
     return _scale_blocks(values, block_absmax(q), q.blocksize).to(q.dtype).reshape(q.shape)
 
 

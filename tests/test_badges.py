@@ -162,8 +162,13 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
         {"candidate": f"c{seed}", "description": "설명", "seed": seed, "steps": 11, "train_seconds": 5.0, "val_exact": 0.9555}
         for seed in (0,)]}
     (results / "recipe_search.json").write_text(json.dumps(search), encoding="utf-8")
+    nf4 = {"command": "python bench/bench_nf4.py", "date": "2026-01-02", "cpu": "x86_64", "torch": "9.9", "threads": 3,
+           "size": 77, "double_quant": True, "repeats": 5, "bit_identical": True,
+           "seconds": {"quantize": {"course_lib": 0.002, "bitsandbytes": 0.001, "ratio": 2.0},
+                       "dequantize": {"course_lib": 0.0123, "bitsandbytes": 0.0041, "ratio": 3.0}}}
+    (results / "nf4.json").write_text(json.dumps(nf4), encoding="utf-8")
     text = bench_report.bench_section(tmp_path)
-    for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |"):
+    for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |", "77×77", "12 ms 대 4 ms(3.00×)"):
         assert planted in text, planted
 
 

@@ -1,4 +1,5 @@
 """course_lib.quant: 바닥부터 만든 NF4가 bitsandbytes와 비트까지 같은지, 메모리 산수가 맞는지."""
+import dataclasses
 import math
 
 import pytest
@@ -93,6 +94,26 @@ def test_byte_value_table_is_the_two_nibble_lookup():
         table = quant.byte_value_table(codebook)
         every_byte = torch.arange(256, dtype=torch.uint8)
         assert torch.equal(table.reshape(-1), codebook[quant.unpack_nibbles(every_byte, 512)])
+
+
+def test_pair_value_table_row_is_what_the_two_bytes_hold():
+    """복원의 65536행 표: 16비트 수 k로 읽히는 두 바이트의 코드 네 개를 풀어 코드북에서 찾은 값과 비트까지 같다."""
+    codebook = quant.nf4_codebook()
+    table = quant.pair_value_table(codebook)
+    every_key = torch.arange(65536, dtype=torch.int32).to(torch.uint16)
+    as_bytes = every_key.view(torch.uint8)  # 이 기계가 그 16비트 수를 메모리에 두는 바이트 순서 그대로
+    assert torch.equal(table.reshape(-1), codebook[quant.unpack_nibbles(as_bytes, 4 * 65536)])
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_dequantize_reads_packed_bytes_at_any_offset(offset):
+    """16비트로 읽을 때 바이트가 홀수 위치에서 시작해도(다른 텐서의 일부) 값이 같다."""
+    x = random_tensor((6, 64), torch.float32, seed=3)
+    q = quant.quantize_nf4(x, double_quant=False)
+    buffer = torch.cat([torch.zeros(offset, dtype=torch.uint8), q.packed.reshape(-1)])
+    shifted = dataclasses.replace(q, packed=buffer[offset:].reshape(q.packed.shape))
+    assert shifted.packed.storage_offset() == offset
+    assert torch.equal(quant.dequantize_nf4(shifted), quant.dequantize_nf4(q))
 
 
 @pytest.mark.parametrize("double_quant", [False, True])

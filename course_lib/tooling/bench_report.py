@@ -4,6 +4,7 @@ README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JS
 - `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률
 - `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
 - `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
+- `nf4.json`(`python bench/bench_nf4.py`): 바닥부터 만든 NF4 양자화·복원과 bitsandbytes CPU의 시간 비율
 - `threads_*.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B — README 문제 해결의 스레드 정책 문단(`threads_sentence`)
 """
 from __future__ import annotations
@@ -113,9 +114,21 @@ def search_table(search: dict) -> list[str]:
     return lines
 
 
+def nf4_line(nf4: dict) -> str:
+    sec = nf4["seconds"]
+    return (f"`{nf4['command']}` ({nf4['date']}, {nf4['cpu']}, torch {nf4['torch']}, 스레드 {nf4['threads']}): "
+            f"{nf4['size']}×{nf4['size']} float32, 이중 양자화 {'켬' if nf4['double_quant'] else '끔'}, 번갈아 "
+            f"{nf4['repeats']}번씩 잰 중앙값. `course_lib.quant`와 bitsandbytes CPU의 결과가 비트까지 같음: "
+            f"{'예' if nf4['bit_identical'] else '아니오'}. 양자화 {sec['quantize']['course_lib'] * 1e3:.0f} ms 대 "
+            f"{sec['quantize']['bitsandbytes'] * 1e3:.0f} ms({sec['quantize']['ratio']:.2f}×), 복원 "
+            f"{sec['dequantize']['course_lib'] * 1e3:.0f} ms 대 {sec['dequantize']['bitsandbytes'] * 1e3:.0f} ms"
+            f"({sec['dequantize']['ratio']:.2f}×).")
+
+
 def bench_section(root: Path = REPO_ROOT) -> str:
     parts = []
-    bench, final, search = (_load(root, n) for n in ("bench_train.json", "recipe_final.json", "recipe_search.json"))
+    bench, final, search, nf4 = (_load(root, n) for n in ("bench_train.json", "recipe_final.json",
+                                                           "recipe_search.json", "nf4.json"))
     if bench:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
@@ -123,6 +136,8 @@ def bench_section(root: Path = REPO_ROOT) -> str:
     if search:
         parts += ["**레시피를 고른 검증 탐색**(`bench/results/recipe_search.json`; test 분할은 보지 않았다)", ""] + \
                  search_table(search) + [""]
+    if nf4:
+        parts += ["**NF4 참조 구현의 속도**(bitsandbytes CPU 대비)", "", nf4_line(nf4), ""]
     if not parts:
         parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
     return "\n".join(parts).rstrip()
