@@ -5,6 +5,7 @@ README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JS
 - `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
 - `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
 - `nf4.json`(`python bench/bench_nf4.py`): 바닥부터 만든 NF4 양자화·복원과 bitsandbytes CPU의 시간 비율
+- `compile.json`(`python bench/bench_compile.py`): `torch.compile`을 켠 걸음과 컴파일 시간(채택 전의 측정)
 - `threads_*.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B — README 문제 해결의 스레드 정책 문단(`threads_sentence`)
 """
 from __future__ import annotations
@@ -125,10 +126,23 @@ def nf4_line(nf4: dict) -> str:
             f"({sec['dequantize']['ratio']:.2f}×).")
 
 
+def compile_line(record: dict) -> str:
+    est = record["main_job_step_seconds_estimate"]
+    return (f"`{record['command']}` ({record['date']}, {record['cpu']}, torch {record['torch']}, 스레드 {record['threads']}, "
+            f"{record['stage']} {record['steps']}걸음 × eager·compile 번갈아 {len(record['runs']) // 2}번, "
+            f"{'빈 컴파일 캐시' if record['cold_cache'] else '데운 컴파일 캐시'}): 걸음 시간 중앙값 "
+            f"{record['eager']['median_step_s'] * 1e3:.0f} ms → {record['compiled']['median_step_s'] * 1e3:.0f} ms"
+            f"({record['step_ratio_compiled_to_eager']:.2f}×), 컴파일 약 {record['compile_seconds']:.0f}초. 본 작업 "
+            f"{record['main_job_steps']}걸음으로 옮기면(모든 걸음을 이 단계의 걸음 시간으로 어림) 걸음 시간 {est['eager']:.0f}초 → {est['compiled']:.0f}초"
+            f"({est['compiled'] / est['eager']:.2f}×). 손실은 eager와 최대 {record['max_loss_gap_compiled_vs_eager']:.1e} "
+            f"달라(연산을 합치면 덧셈 순서가 바뀐다) 켜려면 검증 탐색부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다.")
+
+
 def bench_section(root: Path = REPO_ROOT) -> str:
     parts = []
     bench, final, search, nf4 = (_load(root, n) for n in ("bench_train.json", "recipe_final.json",
                                                            "recipe_search.json", "nf4.json"))
+    compiled = _load(root, "compile.json")
     if bench:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
@@ -138,6 +152,8 @@ def bench_section(root: Path = REPO_ROOT) -> str:
                  search_table(search) + [""]
     if nf4:
         parts += ["**NF4 참조 구현의 속도**(bitsandbytes CPU 대비)", "", nf4_line(nf4), ""]
+    if compiled:
+        parts += ["**`torch.compile`을 켜면**(재기만 하고 쓰지 않는 선택지)", "", compile_line(compiled), ""]
     if not parts:
         parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
     return "\n".join(parts).rstrip()
