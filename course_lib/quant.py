@@ -314,6 +314,18 @@ def pair_value_table(codebook: torch.Tensor) -> torch.Tensor:
     return table
 
 
+_PAIR_TABLES: dict[tuple, torch.Tensor] = {}
+
+
+def _pair_table_for(codebook: torch.Tensor) -> torch.Tensor:
+    """`pair_value_table`을 코드북마다 한 번만 만든다(만드는 데 약 1 ms: 작은 텐서를 복원할 때는 복원보다 오래 걸린다).
+    코드북은 16개 값의 상수(nf4, fp4, int4)라 그 비트를 열쇠로 쓴다(값으로 비교하면 0과 -0이 같아진다)."""
+    key = (codebook.dtype, tuple(codebook.contiguous().view(torch.uint8).tolist()))
+    if key not in _PAIR_TABLES:
+        _PAIR_TABLES[key] = pair_value_table(codebook)
+    return _PAIR_TABLES[key]
+
+
 def dequantize_4bit(q: Quantized4bit) -> torch.Tensor:
     """복원: 코드북[코드] × 블록 absmax를 float32로 계산한 뒤 원래 dtype으로 바꾼다."""
     n = math.prod(q.shape)
@@ -323,7 +335,7 @@ def dequantize_4bit(q: Quantized4bit) -> torch.Tensor:
     codes = q.packed.reshape(-1)
     if codes.numel() % 2 or codes.storage_offset() % 2:  # 16비트로 읽으려면 짝수 개, 짝수 위치에서 시작해야 한다
         codes = torch.cat([codes, codes.new_zeros(codes.numel() % 2)])
-    table = pair_value_table(q.codebook).view(torch.int64)
+    table = _pair_table_for(q.codebook).view(torch.int64)
     values = table.index_select(0, codes.view(torch.uint16).int()).view(torch.float32).reshape(-1)[:n]
     return _scale_blocks(values, block_absmax(q), q.blocksize).to(q.dtype).reshape(q.shape)
 

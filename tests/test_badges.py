@@ -163,9 +163,10 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
         for seed in (0,)]}
     (results / "recipe_search.json").write_text(json.dumps(search), encoding="utf-8")
     nf4 = {"command": "python bench/bench_nf4.py", "date": "2026-01-02", "cpu": "x86_64", "torch": "9.9", "threads": 3,
-           "size": 77, "double_quant": True, "repeats": 5, "bit_identical": True,
-           "seconds": {"quantize": {"course_lib": 0.002, "bitsandbytes": 0.001, "ratio": 2.0},
-                       "dequantize": {"course_lib": 0.0123, "bitsandbytes": 0.0041, "ratio": 3.0}}}
+           "double_quant": True, "repeats": 5, "results": [
+               {"size": 77, "bit_identical": True,
+                "seconds": {"quantize": {"course_lib": 0.002, "bitsandbytes": 0.001, "ratio": 2.0},
+                            "dequantize": {"course_lib": 0.0123, "bitsandbytes": 0.0041, "ratio": 3.0}}}]}
     (results / "nf4.json").write_text(json.dumps(nf4), encoding="utf-8")
     compiled = {"command": "python bench/bench_compile.py", "date": "2026-01-02", "cpu": "x86_64", "torch": "9.9",
                 "threads": 3, "stage": "stage2", "steps": 9, "cold_cache": True, "runs": [{}, {}],
@@ -175,7 +176,7 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
                 "max_loss_gap_compiled_vs_eager": 3e-5}
     (results / "compile.json").write_text(json.dumps(compiled), encoding="utf-8")
     text = bench_report.bench_section(tmp_path)
-    for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |", "77×77", "12 ms 대 4 ms(3.00×)",
+    for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |", "77×77", "12.3 ms 대 4.1 ms(3.00×)",
                     "200 ms → 100 ms(0.50×)", "컴파일 약 42초", "200초 → 142초(0.71×)", "3.0e-05"):
         assert planted in text, planted
 

@@ -105,6 +105,20 @@ def test_pair_value_table_row_is_what_the_two_bytes_hold():
     assert torch.equal(table.reshape(-1), codebook[quant.unpack_nibbles(as_bytes, 4 * 65536)])
 
 
+def test_cached_value_table_tells_zero_from_minus_zero():
+    """복원은 코드북마다 한 번 만든 표를 다시 쓴다: 0과 -0만 다른 코드북 둘을 같은 것으로 여기면 부호 비트가 틀린다."""
+    q = quant.quantize_nf4(random_tensor((4, 64), torch.float32, seed=5), double_quant=False)
+    plus = torch.linspace(-1, 1, 16)
+    plus[7] = 0.0
+    minus = plus.clone()
+    minus[7] = -0.0
+    for codebook in (plus, minus, plus):  # 두 번째 plus는 표를 캐시에서 가져온다
+        restored = quant.dequantize_4bit(dataclasses.replace(q, codebook=codebook))
+        expected = codebook[quant.unpack_nibbles(q.packed, restored.numel())].reshape(restored.shape) * \
+            quant.block_absmax(q).repeat_interleave(64).reshape(restored.shape)
+        assert torch.equal(restored.view(torch.int32), expected.view(torch.int32))
+
+
 @pytest.mark.parametrize("offset", [0, 1])
 def test_dequantize_reads_packed_bytes_at_any_offset(offset):
     """16비트로 읽을 때 바이트가 홀수 위치에서 시작해도(다른 텐서의 일부) 값이 같다."""

@@ -116,14 +116,16 @@ def search_table(search: dict) -> list[str]:
 
 
 def nf4_line(nf4: dict) -> str:
-    sec = nf4["seconds"]
-    return (f"`{nf4['command']}` ({nf4['date']}, {nf4['cpu']}, torch {nf4['torch']}, 스레드 {nf4['threads']}): "
-            f"{nf4['size']}×{nf4['size']} float32, 이중 양자화 {'켬' if nf4['double_quant'] else '끔'}, 번갈아 "
-            f"{nf4['repeats']}번씩 잰 중앙값. `course_lib.quant`와 bitsandbytes CPU의 결과가 비트까지 같음: "
-            f"{'예' if nf4['bit_identical'] else '아니오'}. 양자화 {sec['quantize']['course_lib'] * 1e3:.0f} ms 대 "
-            f"{sec['quantize']['bitsandbytes'] * 1e3:.0f} ms({sec['quantize']['ratio']:.2f}×), 복원 "
-            f"{sec['dequantize']['course_lib'] * 1e3:.0f} ms 대 {sec['dequantize']['bitsandbytes'] * 1e3:.0f} ms"
-            f"({sec['dequantize']['ratio']:.2f}×).")
+    parts = []
+    for result in nf4["results"]:
+        sec = result["seconds"]
+        parts.append(f"{result['size']}×{result['size']}: 비트까지 같음 {'예' if result['bit_identical'] else '아니오'}, "
+                     f"양자화 {sec['quantize']['course_lib'] * 1e3:.1f} ms 대 {sec['quantize']['bitsandbytes'] * 1e3:.1f} ms"
+                     f"({sec['quantize']['ratio']:.2f}×), 복원 {sec['dequantize']['course_lib'] * 1e3:.1f} ms 대 "
+                     f"{sec['dequantize']['bitsandbytes'] * 1e3:.1f} ms({sec['dequantize']['ratio']:.2f}×)")
+    return (f"`{nf4['command']}` ({nf4['date']}, {nf4['cpu']}, torch {nf4['torch']}, 스레드 {nf4['threads']}, 이중 양자화 "
+            f"{'켬' if nf4['double_quant'] else '끔'}, 번갈아 {nf4['repeats']}번씩 잰 중앙값, `course_lib.quant` 대 "
+            f"bitsandbytes CPU) — " + "; ".join(parts) + ".")
 
 
 def compile_line(record: dict) -> str:
