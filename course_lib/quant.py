@@ -322,6 +322,8 @@ def _pair_table_for(codebook: torch.Tensor) -> torch.Tensor:
     코드북은 16개 값의 상수(nf4, fp4, int4)라 그 비트를 열쇠로 쓴다(값으로 비교하면 0과 -0이 같아진다)."""
     key = (codebook.dtype, tuple(codebook.contiguous().view(torch.uint8).tolist()))
     if key not in _PAIR_TABLES:
+        if len(_PAIR_TABLES) >= 8:  # 코드북을 마구 바꿔 부르는 실험(연습문제 05.3)에서도 표가 1 MiB씩 쌓이지 않게
+            _PAIR_TABLES.pop(next(iter(_PAIR_TABLES)))
         _PAIR_TABLES[key] = pair_value_table(codebook)
     return _PAIR_TABLES[key]
 

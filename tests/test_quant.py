@@ -119,6 +119,14 @@ def test_cached_value_table_tells_zero_from_minus_zero():
         assert torch.equal(restored.view(torch.int32), expected.view(torch.int32))
 
 
+def test_value_tables_do_not_pile_up():
+    """코드북을 계속 바꿔 복원해도 캐시된 표는 몇 개로 묶인다(표 하나 1 MiB)."""
+    q = quant.quantize_nf4(random_tensor((1, 64), torch.float32, seed=6), double_quant=False)
+    for k in range(20):
+        quant.dequantize_4bit(dataclasses.replace(q, codebook=torch.linspace(-1, 1, 16) * (1 + k / 100)))
+    assert len(quant._PAIR_TABLES) <= 8
+
+
 @pytest.mark.parametrize("offset", [0, 1])
 def test_dequantize_reads_packed_bytes_at_any_offset(offset):
     """16비트로 읽을 때 바이트가 홀수 위치에서 시작해도(다른 텐서의 일부) 값이 같다."""
