@@ -104,12 +104,14 @@ def search_table(search: dict) -> list[str]:
     lines = [f"규칙{search['rule']}", "",
              "| 후보 | 무엇을 바꿨나 | 걸음 | 검증 정확 일치(시드 0 / 1 / 2) | 최소 | 걸음 시간 합(초, 시드 평균) |",
              "|---|---|---|---|---|---|"]
-    chosen = chosen_candidate(search)
+    verdicts = recipe_verdict(search)
+    chosen = verdicts[0]["candidate"] if verdicts else None
+    by_name = {row["candidate"]: row for row in verdicts}
     for name, by_seed in runs.items():
         vals = " / ".join(f"{by_seed[s]['val_exact']:.3f}" if s in by_seed else "—" for s in SEARCH_SEEDS)
-        lowest = min(r["val_exact"] for r in by_seed.values())
-        mark = (" ✓" if len(by_seed) >= 3 and lowest >= search["val_target"] else "") + (" ← 고름" if name == chosen else "")
-        seconds = statistics.mean(r["train_seconds"] for r in by_seed.values())
+        row = by_name[name]
+        lowest, seconds = row["min"], row["train_seconds"]
+        mark = (" ✓" if row["passes"] else "") + (" ← 고름" if name == chosen else "")
         steps = next(iter(by_seed.values()))["steps"]
         lines.append(f"| `{name}`{mark} | {descriptions[name]} | {steps} | {vals} | {lowest:.3f} | {seconds:.0f} |")
     return lines
@@ -142,9 +144,8 @@ def compile_line(record: dict) -> str:
 
 def bench_section(root: Path = REPO_ROOT) -> str:
     parts = []
-    bench, final, search, nf4 = (_load(root, n) for n in ("bench_train.json", "recipe_final.json",
-                                                           "recipe_search.json", "nf4.json"))
-    compiled = _load(root, "compile.json")
+    bench, final, search, nf4, compiled = (_load(root, n) for n in ("bench_train.json", "recipe_final.json",
+                                                                     "recipe_search.json", "nf4.json", "compile.json"))
     if bench:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
