@@ -374,3 +374,50 @@ def test_data_order_is_stateless_and_checked_on_resume():
     ckpt.check_data_record(record, b, 0)
     with pytest.raises(CheckpointError, match="training data changed"):
         ckpt.check_data_record(record, training.SceneCaptionData("train", 48, seed=0), 0)
+
+
+# ---------------------------------------------------------------- 길이로 묶기(length grouping)
+
+def _padding(order, lengths, batch_size, steps):
+    """배치마다 (가장 긴 길이 − 각 길이)의 합: 오른쪽 채움이 만드는 빈자리 수."""
+    batches = [order[k * batch_size:(k + 1) * batch_size] for k in range(steps)]
+    return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+
+@pytest.mark.parametrize("n, batch_size, group", [(100, 8, 4), (64, 8, 8), (37, 5, 3), (10, 4, 1)])
+def test_length_grouping_keeps_every_example_once_and_cuts_padding(n, batch_size, group):
+    lengths = [int(v) for v in torch.randint(5, 32, (n,), generator=torch.Generator().manual_seed(n))]
+    order = training.epoch_order(n, 0, 1, 0)
+    grouped = training.length_grouped_order(order, lengths, batch_size, group, 0, 1, 0)
+    assert sorted(grouped) == list(range(n))  # epoch마다 모든 예제를 정확히 한 번
+    assert grouped == training.length_grouped_order(order, lengths, batch_size, group, 0, 1, 0)  # 상태 없음
+    steps = n // batch_size
+    if group <= 1:
+        assert grouped == order
+        return
+    assert _padding(grouped, lengths, batch_size, steps) < _padding(order, lengths, batch_size, steps)
+    # 걸음에 쓰이는 배치는 모두 한 묶음(group × batch) 안에서 나온다: 섞임이 묶음 밖으로 새지 않는다
+    mega = batch_size * group
+    for k in range(steps):
+        batch = grouped[k * batch_size:(k + 1) * batch_size]
+        block = set(order[(k * batch_size // mega) * mega:][:mega])
+        assert set(batch) <= block
+    # 배치 안은 길이가 이웃한 예제들: 묶음을 길이로 정렬해 자른 조각 가운데 하나다
+    for k in range(steps):
+        batch = grouped[k * batch_size:(k + 1) * batch_size]
+        start = (k * batch_size // mega) * mega
+        block = sorted(order[start:start + mega], key=lambda i: lengths[i])
+        pieces = [block[j:j + batch_size] for j in range(0, len(block), batch_size)]
+        assert batch in pieces
+
+
+def test_length_grouping_in_the_trainer_pads_less_and_still_trains():
+    config = replace(TINY, eval_every_epoch=False, checkpoint_every=0, lora=replace(TINY.lora, dropout=0.0))
+    runs = {g: training.Trainer(replace(config, length_group_batches=g), fresh_parts(), progress=False).run()
+            for g in (0, 4)}
+    padded = {g: sum(r["positions"] - r["tokens"] for r in runs[g].history.steps) for g in runs}
+    assert padded[4] < padded[0], padded  # 같은 예제, 같은 걸음 수, 채움만 준다
+    assert [r["global_step"] for r in runs[4].history.steps] == [r["global_step"] for r in runs[0].history.steps]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in runs[4].history.steps)
+    with pytest.raises(training.ConfigError, match=r"^length_group_batches: "):
+        replace(TINY, length_group_batches=-1)

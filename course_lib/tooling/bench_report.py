@@ -4,6 +4,7 @@ README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JS
 - `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률
 - `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
 - `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
+- `length_group.json`(`python bench/bench_length_group.py`): 길이로 묶은 배치의 채움과 걸음 시간(채택 전의 측정)
 - `nf4.json`(`python bench/bench_nf4.py`): 바닥부터 만든 NF4 양자화·복원과 bitsandbytes CPU의 시간 비율
 - `compile.json`(`python bench/bench_compile.py`): `torch.compile`을 켠 걸음과 컴파일 시간(채택 전의 측정)
 - `threads_*.json`(`python bench/bench_threads.py`): 스레드 정책의 A/B — README 문제 해결의 스레드 정책 문단(`threads_sentence`)
@@ -142,10 +143,25 @@ def compile_line(record: dict) -> str:
             f"달라(연산을 합치면 덧셈 순서가 바뀐다) 켜려면 검증 탐색부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다.")
 
 
+def length_group_line(record: dict) -> str:
+    grouped = f"group{record['group_batches']}"
+    stages = []
+    for stage, ratio in record["step_ratio_grouped_to_default"].items():
+        base, new = record["summary"]["default"][stage], record["summary"][grouped][stage]
+        stages.append(f"{stage} 채움 {base['padding_fraction']:.1%} → {new['padding_fraction']:.1%}, 걸음 시간 중앙값 "
+                      f"{base['median_step_ms']:.0f} ms → {new['median_step_ms']:.0f} ms({ratio:.2f}×)")
+    return (f"`{record['command'].strip()}` ({record['date']}, {record['cpu']}, torch {record['torch']}, 스레드 "
+            f"{record['cpu_count']}, `mini` 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
+            f"배치 {record['group_batches']}개): " + "; ".join(stages) + ". 배치의 구성이 바뀌어 손실도 바뀌므로, 켜려면 "
+            "검증 탐색(`bench/recipe_search.py`)부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다"
+            "(`TrainConfig.length_group_batches`, 기본값 0).")
+
+
 def bench_section(root: Path = REPO_ROOT) -> str:
     parts = []
-    bench, final, search, nf4, compiled = (_load(root, n) for n in ("bench_train.json", "recipe_final.json",
-                                                                     "recipe_search.json", "nf4.json", "compile.json"))
+    bench, final, search, nf4, compiled, grouped = (
+        _load(root, n) for n in ("bench_train.json", "recipe_final.json", "recipe_search.json", "nf4.json",
+                                 "compile.json", "length_group.json"))
     if bench:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
@@ -157,6 +173,9 @@ def bench_section(root: Path = REPO_ROOT) -> str:
         parts += ["**NF4 참조 구현의 속도**(bitsandbytes CPU 대비)", "", nf4_line(nf4), ""]
     if compiled:
         parts += ["**`torch.compile`을 켜면**(재기만 하고 쓰지 않는 선택지)", "", compile_line(compiled), ""]
+    if grouped:
+        parts += ["**길이로 묶은 배치(length grouping)를 켜면**(재기만 하고 쓰지 않는 선택지)", "",
+                  length_group_line(grouped), ""]
     if not parts:
         parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
     return "\n".join(parts).rstrip()

@@ -15,12 +15,12 @@ from course_lib.models.vlm import caption_loss_sum
 from course_lib.training.checkpoint import (latest_checkpoint, load_trainable_state, read_checkpoint,
                                             trainable_state, write_checkpoint)
 from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
-from course_lib.training.data import SceneCaptionData, epoch_order
+from course_lib.training.data import SceneCaptionData, epoch_order, length_grouped_order
 from course_lib.training.freezing import add_lora, expected_counts, is_lora_parameter, set_trainable, trainable_counts
 from course_lib.training.optim import TrainableCountError, build_optimizer, build_scheduler, lr_factor
 from course_lib.training.trainer import History, Trainer
 
 __all__ = ["ConfigError", "History", "LoraSettings", "SceneCaptionData", "StageConfig", "TrainConfig",
            "TrainableCountError", "Trainer", "add_lora", "build_optimizer", "build_scheduler", "caption_loss_sum",
-           "epoch_order", "expected_counts", "is_lora_parameter", "latest_checkpoint", "load_trainable_state",
-           "lr_factor", "read_checkpoint", "set_trainable", "trainable_counts", "trainable_state", "write_checkpoint"]
+           "epoch_order", "expected_counts", "is_lora_parameter", "latest_checkpoint", "length_grouped_order",
+           "load_trainable_state", "lr_factor", "read_checkpoint", "set_trainable", "trainable_counts", "trainable_state", "write_checkpoint"]

@@ -143,6 +143,9 @@ class TrainConfig:
     checkpoint_every: int = 100  # 옵티마이저 걸음마다 step 체크포인트; 0이면 epoch 끝에만
     eval_every_epoch: bool = True
     mixed_precision: str = "auto"  # "auto" | "no" | "bf16" | "fp16"
+    # 길이로 묶기(length grouping): 섞은 순서를 이 수만큼의 배치씩 묶어 그 안에서 캡션 길이로 정렬한다(채움이 준다).
+    # 0이면 끈다(기본값). `training.data.length_grouped_order`, 효과는 `bench/bench_length_group.py`가 잰다.
+    length_group_batches: int = 0
     preset: str = "custom"
 
     def __post_init__(self):
@@ -155,7 +158,7 @@ class TrainConfig:
             raise config_error("lora", f"LoraSettings여야 합니다. 받은 값 {self.lora!r}", "must be LoraSettings")
         check_types(self)
         _at_least(self, ("n_train", "n_val", "n_test"), 1)
-        _at_least(self, ("seed", "checkpoint_every"), 0)
+        _at_least(self, ("seed", "checkpoint_every", "length_group_batches"), 0)
         if self.mixed_precision not in MIXED_PRECISION:
             raise config_error("mixed_precision", f"auto/no/bf16/fp16 가운데 하나여야 합니다: {shown(self.mixed_precision)}",
                                "must be auto, no, bf16 or fp16")

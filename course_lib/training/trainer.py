@@ -30,7 +30,7 @@ from course_lib.models.vlm import IGNORE_INDEX, build_vlm, caption_loss_sum, enc
 from course_lib.precision import resolve_mixed_precision
 import course_lib.training.checkpoint as ckpt
 from course_lib.training.config import StageConfig, TrainConfig
-from course_lib.training.data import SceneCaptionData, epoch_order
+from course_lib.training.data import SceneCaptionData, epoch_order, length_grouped_order
 from course_lib.training.freezing import add_lora, is_lora_parameter
 from course_lib.training.optim import build_optimizer, build_scheduler
 
@@ -117,7 +117,7 @@ class Trainer:
         bar = tqdm(total=total, initial=start_epoch * per_epoch + start_step, desc=f"{stage.name}", mininterval=1.0,
                    disable=not self.progress or not acc.is_main_process)
         for epoch in range(start_epoch, stage.epochs):
-            order = epoch_order(len(self.train_data), cfg.seed, stage_index, epoch)
+            order = self._epoch_order(stage_index, stage, epoch)
             first = start_step if epoch == start_epoch else 0
             for step in range(first, per_epoch):
                 if self.max_steps is not None and self.global_step >= self.max_steps:
@@ -144,6 +144,17 @@ class Trainer:
                     self._save_step_checkpoint(optimizer, scheduler, stage_index, epoch, step + 1)
             self._end_of_epoch(stage_index, stage, epoch, optimizer, scheduler)
         bar.close()
+
+    def _epoch_order(self, stage_index: int, stage: StageConfig, epoch: int) -> list[int]:
+        """이 epoch에 학습 예제를 보는 순서. 길이로 묶기를 켜면 그 epoch의 캡션 길이(토큰 수)로 묶는다."""
+        cfg = self.config
+        order = epoch_order(len(self.train_data), cfg.seed, stage_index, epoch)
+        if cfg.length_group_batches <= 1:
+            return order
+        captions = self.train_data.captions(range(len(self.train_data)), epoch)
+        lengths = [len(ids) for ids in self.parts.tokenizer(list(captions), add_special_tokens=False).input_ids]
+        return length_grouped_order(order, lengths, stage.batch_size, cfg.length_group_batches,
+                                    cfg.seed, stage_index, epoch)
 
     def _optimizer_step(self, model, optimizer, stage, order, step, epoch, micro, rank, frozen=()) -> float:
         """기울기 누적을 포함한 옵티마이저 한 걸음. 손실은 전체(누적 × 프로세스) 캡션 토큰 평균이다."""
