@@ -93,6 +93,13 @@ CANDIDATES = {
     "attn-n12800-s2x2-lora2": ("attn-n12800-s2x2 + LoRA 학습률 2e-3(반)",
                                lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
                                                          n_train=12800), stage2={"epochs": 2, "lr_lora": 2e-3})),
+    # (2026-12-02) 길이로 묶은 배치가 걸음 시간을 0.77~0.79배로 줄였다(bench/results/length_group.json): 그 몫으로 장면을 늘린다
+    "attn-n16000-s2x2-group8": ("attn-n12800-s2x2 + 학습 장면 16000 + 길이로 묶은 배치(배치 8개씩, 1500걸음)"
+                                " — 시드 3개를 프로세스 3개로 나란히 돌려(코어 2개) 걸음 시간은 다른 후보(프로세스 2개)와"
+                                " 비교할 수 없다",
+                                lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                                                          n_train=16000, length_group_batches=8),
+                                                  stage2={"epochs": 2})),
 }
 
 
