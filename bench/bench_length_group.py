@@ -74,7 +74,8 @@ def main() -> None:
     ratios = {stage: round(summary[grouped][stage]["median_step_ms"] / summary["default"][stage]["median_step_ms"], 3)
               for stage in summary["default"]}
     record = {"command": "python bench/bench_length_group.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d"), "cpu": platform.machine(), "cpu_count": torch.get_num_threads(),
+              "date": time.strftime("%Y-%m-%d"), "cpu": platform.machine(),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
               "thread_policy": threads.describe_policy(), "torch": torch.__version__, "preset": "mini",
               "steps": args.steps, "warmup": args.warmup, "group_batches": args.group, "rounds": args.rounds,
               "runs": runs, "summary": summary, "step_ratio_grouped_to_default": ratios,

@@ -176,7 +176,8 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
                 "max_loss_gap_compiled_vs_eager": 3e-5}
     (results / "compile.json").write_text(json.dumps(compiled), encoding="utf-8")
     grouped = {"command": "python bench/bench_length_group.py", "date": "2026-01-02", "cpu": "x86_64", "torch": "9.9",
-               "cpu_count": 3, "steps": 9, "rounds": 2, "group_batches": 5,
+               "cpu_capability": "AVX9", "threads": 3, "steps": 9, "rounds": 2,
+               "group_batches": 5,
                "summary": {"default": {"stage1": {"median_step_ms": 300.0, "padding_fraction": 0.2071}},
                            "group5": {"stage1": {"median_step_ms": 240.0, "padding_fraction": 0.0313}}},
                "step_ratio_grouped_to_default": {"stage1": 0.8}}
@@ -184,7 +185,7 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
     text = bench_report.bench_section(tmp_path)
     for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |", "77×77", "12.3 ms 대 4.1 ms(3.00×)",
                     "200 ms → 100 ms(0.50×)", "컴파일 약 42초", "200초 → 142초(0.71×)", "3.0e-05",
-                    "채움 20.7% → 3.1%", "300 ms → 240 ms(0.80×)", "배치 5개"):
+                    "채움 20.7% → 3.1%", "300 ms → 240 ms(0.80×)", "배치 5개", "AVX9", "스레드 3"):
         assert planted in text, planted
 
 

@@ -150,8 +150,8 @@ def length_group_line(record: dict) -> str:
         base, new = record["summary"]["default"][stage], record["summary"][grouped][stage]
         stages.append(f"{stage} 채움 {base['padding_fraction']:.1%} → {new['padding_fraction']:.1%}, 걸음 시간 중앙값 "
                       f"{base['median_step_ms']:.0f} ms → {new['median_step_ms']:.0f} ms({ratio:.2f}×)")
-    return (f"`{record['command'].strip()}` ({record['date']}, {record['cpu']}, torch {record['torch']}, 스레드 "
-            f"{record['cpu_count']}, `mini` 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
+    return (f"`{record['command'].strip()}` ({record['date']}, {record['cpu']} {record['cpu_capability']}, "
+            f"torch {record['torch']}, 스레드 {record['threads']}, `mini` 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
             f"배치 {record['group_batches']}개): " + "; ".join(stages) + ". 배치의 구성이 바뀌어 손실도 바뀌므로, 켜려면 "
             "검증 탐색(`bench/recipe_search.py`)부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다"
             "(`TrainConfig.length_group_batches`, 기본값 0).")

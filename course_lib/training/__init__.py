@@ -23,4 +23,5 @@ from course_lib.training.trainer import History, Trainer
 __all__ = ["ConfigError", "History", "LoraSettings", "SceneCaptionData", "StageConfig", "TrainConfig",
            "TrainableCountError", "Trainer", "add_lora", "build_optimizer", "build_scheduler", "caption_loss_sum",
            "epoch_order", "expected_counts", "is_lora_parameter", "latest_checkpoint", "length_grouped_order",
-           "load_trainable_state", "lr_factor", "read_checkpoint", "set_trainable", "trainable_counts", "trainable_state", "write_checkpoint"]
+           "load_trainable_state", "lr_factor", "read_checkpoint", "set_trainable", "trainable_counts", "trainable_state",
+           "write_checkpoint"]
