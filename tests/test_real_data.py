@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from course_lib import presets, real_data, training, world
 from course_lib.training import main_job
+from same_training import assert_same_training, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 OVERRIDES = ["n_train=64", "n_val=16", "stages.0.batch_size=8", "stages.1.batch_size=8", "stages.1.grad_accum=2",
@@ -191,7 +192,9 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
     train_data, val_data = real_data.make_splits(llava, config.n_train, config.n_val, 48, seed=config.seed)
     single = training.Trainer(config, parts, progress=False, train_data=train_data, val_data=val_data,
                            evaluator=real_data.RealEvaluator(real_data.MiniSiglipScorer(parts.siglip, parts.tokenizer)),
-                           log=lambda _: None).run()
+                           log=lambda _: None)
+    initial = snapshot(training.trainable_state(single.model))
+    single.run()
     one = training.trainable_state(single.accelerator.unwrap_model(single.vlm))
     sets = [x for item in OVERRIDES for x in ("--set", item)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541", "-m",
@@ -202,10 +205,7 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
     assert done.returncode == 0, done.stdout + done.stderr
     _, _, meta, _ = training.read_checkpoint(training.latest_checkpoint(tmp_path / "two"))
     assert json.loads(meta["trainer"])["world_size"] == 2  # 두 프로세스가 함께(gloo) 학습했다: 따로 돈 둘이 아니다
-    two = load_file(tmp_path / "two" / "final" / "trainable.safetensors")
-    assert one.keys() == two.keys()
-    for key in one:
-        torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4)
+    assert_same_training(load_file(tmp_path / "two" / "final" / "trainable.safetensors"), one, initial)
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["format"] == "llava" and summary["n_train"] == 64
     expected_steps = sum(s.epochs * (config.n_train // (s.batch_size * s.grad_accum)) for s in config.stages)

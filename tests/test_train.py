@@ -18,6 +18,7 @@ import course_lib.training.checkpoint as ckpt
 from course_lib.models import pretrained
 from course_lib.models.vlm import build_vlm
 import course_lib.training.optim  # noqa: F401 (monkeypatch가 training.optim을 찾는다)
+from same_training import assert_same_training, snapshot
 
 TINY = training.TrainConfig(
     stages=(
@@ -270,6 +271,18 @@ def test_resume_refuses_a_checkpoint_from_another_config(tmp_path, tiny_config_f
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").rglob("*")}
 
 
+def test_same_training_criterion_accepts_rounding_and_rejects_a_real_difference():
+    initial = {"w": torch.zeros(4), "b": torch.ones(2)}
+    one = {"w": torch.tensor([0.02, -0.01, 0.0, 0.0]), "b": torch.ones(2)}
+    rounding = {"w": one["w"] + 1e-5, "b": one["b"] + 1e-5}  # 1e-05는 움직인 양 0.02의 0.05%
+    assert_same_training(rounding, one, initial)
+    for wrong in ({"w": one["w"] / 2, "b": one["b"]}, {"w": one["w"], "b": one["b"] + 0.001}):
+        with pytest.raises(AssertionError, match="움직인 양"):
+            assert_same_training(wrong, one, initial)
+    with pytest.raises(AssertionError, match="움직이지 않았다"):
+        assert_same_training(initial, initial, initial)
+
+
 def test_two_processes_with_gloo_match_one_process(tmp_path):
     """같은 전역 배치(global batch)로 두 프로세스(gloo)와 한 프로세스가 같은 가중치에 이른다(부동소수 오차 안)."""
     config = replace(TINY, lora=replace(TINY.lora, dropout=0.0), eval_every_epoch=False, checkpoint_every=0)
@@ -283,10 +296,9 @@ def test_two_processes_with_gloo_match_one_process(tmp_path):
     out_two, _ = double.communicate(timeout=300)
     assert double.returncode == 0, out_two
     assert (saved_world_size(tmp_path / "one"), saved_world_size(tmp_path / "two")) == (1, 2)  # 따로 돈 둘이 아니다
-    one, two = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "two")
-    assert one.keys() == two.keys()
-    for key in one:
-        torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4)
+    initial = snapshot(training.trainable_state(training.Trainer(config, pretrained.load_parts(), progress=False,
+                                                                 log=lambda _: None).model))
+    assert_same_training(_final_weights(tmp_path / "two"), _final_weights(tmp_path / "one"), initial)
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["global_steps"] == sum(8 // s.grad_accum * s.epochs for s in config.stages)
 
