@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -267,7 +268,21 @@ def render(scene: Scene) -> Image.Image:
     return canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
 
 
+def _pixels(scene: Scene) -> np.ndarray:
+    return np.asarray(render(scene), dtype=np.uint8).transpose(2, 0, 1)
+
+
 def render_batch(scenes: Sequence[Scene]) -> torch.Tensor:
-    """장면 여러 개를 [N, 3, H, W] uint8 텐서로 그린다(메모리를 아끼려고 uint8로 둔다)."""
-    return torch.from_numpy(np.stack([np.asarray(render(s), dtype=np.uint8).transpose(2, 0, 1) for s in scenes]))
+    """장면 여러 개를 [N, 3, H, W] uint8 텐서로 그린다(메모리를 아끼려고 uint8로 둔다).
+
+    시간의 대부분은 Pillow의 줄이기(resize)이고, Pillow는 그동안 GIL을 놓는다. 그래서 torch의 스레드 수만큼
+    스레드로 나눠 그린다. 그림마다 따로 그리므로 결과는 스레드 수와 상관없이 같다(tests/test_world.py).
+    """
+    workers = min(torch.get_num_threads(), len(scenes))
+    if workers <= 1:
+        arrays = [_pixels(s) for s in scenes]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            arrays = list(pool.map(_pixels, scenes))
+    return torch.from_numpy(np.stack(arrays))
 

@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from course_lib import world
 
@@ -71,3 +72,18 @@ def test_all_templates_are_used_by_the_random_writer():
 def test_malformed_captions_are_unparseable_not_crashes(caption):
     parsed = world.parse_caption(caption)
     assert not parsed.ok and parsed.reason
+
+
+def test_render_batch_is_the_same_with_any_thread_count():
+    """그림은 스레드로 나눠 그린다(world.render_batch): 스레드 1개와 2개, 한 장씩 그린 것이 바이트까지 같다."""
+    scenes = world.make_scenes("train", 40, seed=3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = world.render_batch(scenes)
+        torch.set_num_threads(2)
+        two = world.render_batch(scenes)
+    finally:
+        torch.set_num_threads(before)
+    alone = torch.stack([torch.from_numpy(np.asarray(world.render(s), dtype=np.uint8).transpose(2, 0, 1)) for s in scenes])
+    assert one.dtype == torch.uint8 and torch.equal(one, two) and torch.equal(one, alone)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from functools import cached_property
 from typing import Sequence
 
 import torch
@@ -19,8 +20,12 @@ class SceneCaptionData:
     def __init__(self, split: str, n: int, seed: int = 0):
         self.split = split
         self.scenes = world.make_scenes(split, n, seed=seed)
-        self.images = world.render_batch(self.scenes)
         self.seed = seed
+
+    @cached_property
+    def images(self) -> torch.Tensor:
+        """[N, 3, H, W] uint8. 처음 쓸 때 한 번 그린다(장면과 캡션만 보는 쪽은 그리는 시간을 쓰지 않는다)."""
+        return world.render_batch(self.scenes)
 
     def __len__(self) -> int:
         return len(self.scenes)

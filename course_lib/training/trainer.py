@@ -270,6 +270,7 @@ class Trainer:
 
     # -- 전체 실행
     def run(self, resume: bool = False) -> "Trainer":
+        _ = self.train_data.images  # 미니 월드는 그림을 처음 쓸 때 그린다: 첫 걸음의 시간에 넣지 않으려고 여기서
         start_stage, resume_state = 0, None
         if resume and self.out_dir and (last := ckpt.latest_checkpoint(self.out_dir)) is not None:
             start_stage, resume_state = self._load_resume(last)
