@@ -132,6 +132,7 @@ def main(argv=None) -> int:
     report = {
         "command": "python bench/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # 같은 코드도 명령어 집합(AVX2/AVX512)마다 끝자리가 다르다
         "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "thread_policy": threads.describe_policy(),
         "torch": torch.__version__, "peak_matmul_gflops_per_s": round(peak / 1e9, 1), "baseline": names[0],
         "presets": {name: {"runs": rs, "median_wall_s": statistics.median(r["wall_time_s"] for r in rs),

@@ -100,6 +100,13 @@ CANDIDATES = {
                                 lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
                                                           n_train=16000, length_group_batches=8),
                                                   stage2={"epochs": 2})),
+    # (2026-12-02 저녁, 결과를 보기 전) 위 후보는 장면 수와 배치 묶기를 함께 바꿨다: 고른 레시피에 묶기만 더한 것.
+    # 걸음 수·장면은 그대로(1200걸음)이고 걸음 시간만 0.77~0.79배(bench/results/length_group.json)일 것이다
+    "attn-n12800-s2x2-group8": ("attn-n12800-s2x2 + 길이로 묶은 배치(배치 8개씩), 장면·걸음 그대로(1200걸음)"
+                                " — 다른 날 다른 CPU(AVX512)에서 돌아 걸음 시간은 다른 후보와 비교할 수 없다",
+                                lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                                                          n_train=12800, length_group_batches=8),
+                                                  stage2={"epochs": 2})),
 }
 
 
@@ -118,7 +125,10 @@ def run_one(name: str, seed: int) -> dict:
                              for s in config.stages},
             "train_seconds": round(sum(r["seconds"] for r in trainer.history.steps), 2), "wall_seconds": round(wall, 1),
             "evals": evals, "chosen": {"stage": chosen["stage"], "epoch": chosen["epoch"]},
-            "val_exact": chosen["acc_exact"], "val_shape": chosen["acc_shape"]}
+            "val_exact": chosen["acc_exact"], "val_shape": chosen["acc_shape"],
+            # 탐색은 여러 날, 여러 기계에 걸쳐 쌓인다: 걸음 시간은 같은 기계(같은 명령어 집합)의 실행끼리만 비교한다
+            "machine": {"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+                        "cpu_capability": torch.backends.cpu.get_cpu_capability()}}
 
 
 def _run_one_thread(job: tuple[str, int]) -> dict:
@@ -170,8 +180,15 @@ def final(seeds: list[int], jobs: int) -> int:
     record = {"command": "python bench/recipe_search.py --final --seeds " + ",".join(map(str, seeds)),
               "date": time.strftime("%Y-%m-%d"), "preset": "mini", "n_test": config.n_test,
               "config": json.loads(config.to_json()), "runs": runs,
-              "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+              "machine": {"cpu": platform.processor() or platform.machine(),
+                          "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_count": os.cpu_count(),
+                          "python": platform.python_version(), "torch": torch.__version__,
                           "threads_per_run": 1, "parallel_runs": jobs}}
+    if FINAL.is_file():  # 앞의 기록(다른 날, 다른 기계일 수 있다)은 날짜를 붙여 남긴다: README가 시드마다 나란히 놓는다
+        previous = json.loads(FINAL.read_text(encoding="utf-8"))
+        keep = FINAL.with_name(f"recipe_final_{previous['date']}.json")
+        if not keep.exists():
+            keep.write_text(json.dumps(previous, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     FINAL.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     for run in runs:
         print(f"seed {run['seed']}: test 정확 일치 {run['test']['exact']:.3f}, 눈 가림 {run['blind']['exact']:.3f}, "

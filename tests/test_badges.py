@@ -158,6 +158,10 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
     final = {"command": "python bench/recipe_search.py --final", "date": "2026-01-02", "preset": "mini", "n_test": 123,
              "runs": [{"seed": 7, "test": dict(attributes, exact=0.9613), "blind": {"exact": 0.0042}, "val_exact": 0.9777}]}
     (results / "recipe_final.json").write_text(json.dumps(final), encoding="utf-8")
+    assert "같은 시드, 다른 CPU" not in bench_report.bench_section(tmp_path)  # 예전 기계의 기록이 없으면 표도 없다
+    earlier = dict(final, date="2025-12-31", runs=[{"seed": 7, "test": dict(attributes, exact=0.9333), "blind": {"exact": 0.0},
+                                                    "val_exact": 0.95}, {"seed": 8, "test": {"exact": 0.5}}])
+    (results / "recipe_final_2025-12-31.json").write_text(json.dumps(earlier), encoding="utf-8")
     search = {"rule": "규칙 X", "val_target": 0.96, "runs": [
         {"candidate": f"c{seed}", "description": "설명", "seed": seed, "steps": 11, "train_seconds": 5.0, "val_exact": 0.9555}
         for seed in (0,)]}
@@ -185,8 +189,30 @@ def test_bench_section_shows_what_the_files_record(tmp_path):
     text = bench_report.bench_section(tmp_path)
     for planted in ("0.961", "0.004", "0.978", "123장면", "0.956", "규칙 X", "| 7 |", "77×77", "12.3 ms 대 4.1 ms(3.00×)",
                     "200 ms → 100 ms(0.50×)", "컴파일 약 42초", "200초 → 142초(0.71×)", "3.0e-05",
-                    "채움 20.7% → 3.1%", "300 ms → 240 ms(0.80×)", "배치 5개", "AVX9", "스레드 3"):
+                    "채움 20.7% → 3.1%", "300 ms → 240 ms(0.80×)", "배치 5개", "AVX9", "스레드 3",
+                    "| 2025-12-31, CPU 기록 없음 | 0.933 |", "| 2026-01-02, CPU 기록 없음 | 0.961 |", "최대 0.028"):
         assert planted in text, planted
+
+
+def test_length_group_sentence_reads_the_preset_and_the_search(monkeypatch):
+    """README의 "mini가 켠다/켜지 않는다"와 그 까닭은 프리셋의 값과 검증 탐색의 기록에서 나온다(손으로 적지 않는다)."""
+    from dataclasses import replace
+
+    from course_lib import presets
+    from course_lib.tooling import bench_report
+
+    used = presets.mini().length_group_batches
+    assert "다시 해야" in bench_report.length_group_verdict(99) and f"값 {used}" in bench_report.length_group_verdict(99)
+    search = {"val_target": 0.96, "runs": [_search_run("base", s, v, 10.0) for s, v in ((0, 0.951), (1, 0.952), (2, 0.953))]
+              + [_search_run("base-group5", s, v, 8.0) for s, v in ((0, 0.911), (1, 0.912), (2, 0.913))]}
+    text = bench_report.length_group_verdict(5, search)
+    for planted in ("`base-group5`", "0.911 / 0.912 / 0.913(최소 0.911)", "`base`의 0.951 / 0.952 / 0.953(최소 0.951)",
+                    "낮아", "켜지 않습니다"):
+        assert planted in text, planted
+    assert "다시 해야" in bench_report.length_group_verdict(6, search)  # 그 묶기를 시험한 후보가 없다
+    original = presets.mini
+    monkeypatch.setattr(presets, "mini", lambda: replace(original(), length_group_batches=5))
+    assert "켭니다(`length_group_batches=5`)" in bench_report.length_group_verdict(5, search)
 
 
 def _search_run(candidate, seed, val, seconds):

@@ -2,7 +2,8 @@
 
 README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JSON이 하나뿐인 출처이고, 표는 이 모듈이 만든다:
 - `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률
-- `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과
+- `recipe_final.json`(`python bench/recipe_search.py --final`): 고른 레시피의 본 작업을 시드마다 한 번씩 돌린 test 결과.
+  예전 기계의 같은 기록은 `recipe_final_<날짜>.json`으로 남겨 시드마다 나란히 놓는다(`cpu_comparison`)
 - `recipe_search.json`(`python bench/recipe_search.py`): 레시피를 고른 검증(val) 탐색의 기록
 - `length_group.json`(`python bench/bench_length_group.py`): 길이로 묶은 배치의 채움과 걸음 시간(채택 전의 측정)
 - `nf4.json`(`python bench/bench_nf4.py`): 바닥부터 만든 NF4 양자화·복원과 bitsandbytes CPU의 시간 비율
@@ -16,7 +17,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from course_lib import REPO_ROOT
+from course_lib import REPO_ROOT, presets
+from course_lib.training.config import TrainConfig
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
@@ -33,7 +35,9 @@ def _load(root: Path, name: str) -> dict | None:
 
 def speed_table(bench: dict) -> list[str]:
     base = bench["baseline"]
-    lines = [f"`{bench['command']}` ({bench['date']}, {bench['cpu']} {bench['cpu_count']}코어, torch {bench['torch']}, "
+    cpu = " ".join(str(v) for v in (bench["cpu"], bench.get("cpu_capability"), f"{bench['cpu_count']}코어") if v)
+    lines = [f"`{bench['command']}` ({bench['date']}, {cpu}, "
+             f"torch {bench['torch']}, "
              f"스레드 {bench['threads']}, {bench['thread_policy'].split(' — ')[0]}; 행렬곱 최고 "
              f"{bench['peak_matmul_gflops_per_s']} GFLOP/s). 레시피마다 본 작업 전체를 새 프로세스로 번갈아 "
              f"{len(next(iter(bench['presets'].values()))['runs'])}번씩 돌린 중앙값입니다.", "",
@@ -59,7 +63,7 @@ def speed_table(bench: dict) -> list[str]:
 
 def seeds_table(final: dict) -> list[str]:
     header = "| 시드 | " + " | ".join(label for _, label in ATTRIBUTES) + " | 눈 가린 기준선(정확 일치) | 검증 정확 일치 |"
-    lines = [f"`{final['command']}` ({final['date']}): 고른 레시피(`{final['preset']}`)로 본 작업을 시드마다 한 번 돌려 "
+    lines = [f"`{final['command']}` ({final['date']}{machine_label(final)}): 고른 레시피(`{final['preset']}`)로 본 작업을 시드마다 한 번 돌려 "
              f"test 분할({final['n_test']}장면)을 한 번씩 잰 값입니다.", "", header, "|" + "---|" * (len(ATTRIBUTES) + 3)]
     for run in final["runs"]:
         values = " | ".join(f"{run['test'][key]:.3f}" for key, _ in ATTRIBUTES)
@@ -67,6 +71,40 @@ def seeds_table(final: dict) -> list[str]:
     exacts = [r["test"]["exact"] for r in final["runs"]]
     lines.append(f"| 최소 / 평균 | {min(exacts):.3f} / {statistics.mean(exacts):.3f} |" + " |" * (len(ATTRIBUTES) + 1))
     return lines
+
+
+def machine_label(final: dict) -> str:
+    """기록한 CPU(명령어 집합까지). 예전 기록에는 없을 수 있다."""
+    machine = final.get("machine", {})
+    words = [str(machine[k]) for k in ("cpu", "cpu_capability") if machine.get(k)]
+    return (", " + " ".join(words)) if words else ""
+
+
+def cpu_comparison(latest: dict, earlier: list[dict]) -> list[str]:
+    """같은 시드·같은 코드의 본 작업을 다른 날 다른 기계에서 돌린 test 정확 일치를 시드마다 나란히 놓는다.
+
+    부동소수 연산의 끝자리는 CPU의 명령어 집합(AVX2, AVX512)과 스레드 수에 따라 달라지고, 1200걸음은 그 차이를
+    키운다. 그래서 README의 한 숫자(예: 시드 0의 test)는 그 기계의 값이지, 다른 CPU에서 똑같이 나올 값이 아니다.
+    """
+    rows = [latest] + sorted(earlier, key=lambda r: r["date"], reverse=True)
+    seeds = sorted(set.intersection(*({run["seed"] for run in r["runs"]} for r in rows)))
+    if len(rows) < 2 or not seeds:
+        return []
+    # 뒤에 생긴 설정 칸은 예전 기록에 없다: 기본값으로 채워 읽은 설정끼리 비교한다(TrainConfig.from_dict)
+    configs = [TrainConfig.from_dict(r["config"]).to_json() for r in rows if "config" in r]
+    same_config = len(configs) == len(rows) and len(set(configs)) == 1
+    lines = ["| 기록 | " + " | ".join(f"시드 {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+    for record in rows:
+        by_seed = {run["seed"]: run for run in record["runs"]}
+        label = f"{record['date']}{machine_label(record) or ', CPU 기록 없음'}"
+        lines.append(f"| {label} | " + " | ".join(f"{by_seed[s]['test']['exact']:.3f}" for s in seeds) + " |")
+    gaps = [max(r["test"]["exact"] for rec in rows for r in rec["runs"] if r["seed"] == s) -
+            min(r["test"]["exact"] for rec in rows for r in rec["runs"] if r["seed"] == s) for s in seeds]
+    spread = (f"시드마다 기록 사이의 차이는 최대 {max(gaps):.3f}입니다: 위 표의 숫자는 그 기계의 값이고, 다른 CPU에서는 "
+              "끝자리가 달라질 수 있습니다." if max(gaps) > 0 else "모든 시드에서 값이 같았습니다.")
+    intro = (f"같은 레시피{'(설정이 같다)' if same_config else '(주의: 설정이 다르거나 기록에 없다)'}, 같은 시드의 본 작업을 "
+             f"다른 날(기계가 다를 수 있다) 다시 돌린 test 정확 일치입니다. {spread}")
+    return [intro, ""] + lines
 
 
 SEARCH_SEEDS = (0, 1, 2)
@@ -143,7 +181,7 @@ def compile_line(record: dict) -> str:
             f"달라(연산을 합치면 덧셈 순서가 바뀐다) 켜려면 검증 탐색부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다.")
 
 
-def length_group_line(record: dict) -> str:
+def length_group_line(record: dict, search: dict | None = None) -> str:
     grouped = f"group{record['group_batches']}"
     stages = []
     for stage, ratio in record["step_ratio_grouped_to_default"].items():
@@ -152,9 +190,33 @@ def length_group_line(record: dict) -> str:
                       f"{base['median_step_ms']:.0f} ms → {new['median_step_ms']:.0f} ms({ratio:.2f}×)")
     return (f"`{record['command'].strip()}` ({record['date']}, {record['cpu']} {record['cpu_capability']}, "
             f"torch {record['torch']}, 스레드 {record['threads']}, `mini` 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
-            f"배치 {record['group_batches']}개): " + "; ".join(stages) + ". 배치의 구성이 바뀌어 손실도 바뀌므로, 켜려면 "
-            "검증 탐색(`bench/recipe_search.py`)부터 다시 해야 합니다. 그래서 `mini`는 아직 켜지 않습니다"
-            "(`TrainConfig.length_group_batches`, 기본값 0).")
+            f"배치 {record['group_batches']}개): " + "; ".join(stages) + ". " +
+            length_group_verdict(record["group_batches"], search))
+
+
+def length_group_verdict(group_batches: int, search: dict | None = None) -> str:
+    """`mini`가 켰는지는 프리셋에서, 켜지 않은 까닭은 검증 탐색의 기록에서 읽는다(문장에 적어 두지 않는다).
+
+    탐색에 "고른 후보 + 이 묶기"(`{고른 후보}-group{k}`)가 있으면 두 후보의 시드별 검증 정확 일치를 나란히 적는다.
+    """
+    used = presets.mini().length_group_batches
+    if used == group_batches:
+        return f"`mini`는 검증 탐색을 거쳐 이것을 켭니다(`length_group_batches={used}`)."
+    rows = {row["candidate"]: row for row in recipe_verdict(search)} if search and search.get("runs") else {}
+    chosen = chosen_candidate(search) if rows else None
+    tried = rows.get(f"{chosen}-group{group_batches}")
+    if tried is None:
+        return ("배치의 구성이 바뀌어 손실도 바뀌므로, 켜려면 검증 탐색(`bench/recipe_search.py`)부터 다시 해야 합니다. "
+                f"그래서 `mini`는 켜지 않습니다(`TrainConfig.length_group_batches`, `mini`의 값 {used}).")
+
+    def vals(row: dict) -> str:
+        return " / ".join(f"{v:.3f}" for v in row["val_exact"])
+
+    base = rows[chosen]
+    compare = "낮아" if tried["min"] < base["min"] else "높지만 규칙이 고르지 않아" if tried["min"] > base["min"] else "같아"
+    return (f"검증 탐색에서 고른 레시피에 이것만 더한 후보 `{tried['candidate']}`의 검증 정확 일치는 시드 0 / 1 / 2에서 "
+            f"{vals(tried)}(최소 {tried['min']:.3f})로, 더하지 않은 `{chosen}`의 {vals(base)}(최소 {base['min']:.3f})보다 "
+            f"{compare} `mini`는 켜지 않습니다(`mini`의 값 {used}). 묶기가 배치의 구성을 어떻게 바꾸는지는 노트북 06의 1절이 잽니다.")
 
 
 def bench_section(root: Path = REPO_ROOT) -> str:
@@ -166,6 +228,10 @@ def bench_section(root: Path = REPO_ROOT) -> str:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
         parts += ["**시드마다의 test 결과**", ""] + seeds_table(final) + [""]
+        earlier = [json.loads(p.read_text(encoding="utf-8"))
+                   for p in sorted((root / "bench" / "results").glob("recipe_final_*.json"))]
+        if comparison := cpu_comparison(final, earlier):
+            parts += ["**같은 시드, 다른 CPU**", ""] + comparison + [""]
     if search:
         parts += ["**레시피를 고른 검증 탐색**(`bench/results/recipe_search.json`; test 분할은 보지 않았다)", ""] + \
                  search_table(search) + [""]
@@ -174,8 +240,9 @@ def bench_section(root: Path = REPO_ROOT) -> str:
     if compiled:
         parts += ["**`torch.compile`을 켜면**(재기만 하고 쓰지 않는 선택지)", "", compile_line(compiled), ""]
     if grouped:
-        parts += ["**길이로 묶은 배치(length grouping)를 켜면**(재기만 하고 쓰지 않는 선택지)", "",
-                  length_group_line(grouped), ""]
+        parts += ["**길이로 묶은 배치(length grouping)**" + ("" if presets.mini().length_group_batches else
+                                                           "(재기만 하고 쓰지 않는 선택지)"), "",
+                  length_group_line(grouped, search), ""]
     if not parts:
         parts = ["(아직 잰 기록이 없습니다: `python bench/bench_train.py`, `python bench/recipe_search.py`)"]
     return "\n".join(parts).rstrip()
