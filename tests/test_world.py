@@ -85,5 +85,5 @@ def test_render_batch_is_the_same_with_any_thread_count():
         two = world.render_batch(scenes)
     finally:
         torch.set_num_threads(before)
-    alone = torch.stack([torch.from_numpy(np.asarray(world.render(s), dtype=np.uint8).transpose(2, 0, 1)) for s in scenes])
+    alone = torch.stack([torch.tensor(np.asarray(world.render(s), dtype=np.uint8).transpose(2, 0, 1)) for s in scenes])
     assert one.dtype == torch.uint8 and torch.equal(one, two) and torch.equal(one, alone)
