@@ -93,13 +93,12 @@ def cpu_comparison(latest: dict, earlier: list[dict]) -> list[str]:
     # 뒤에 생긴 설정 칸은 예전 기록에 없다: 기본값으로 채워 읽은 설정끼리 비교한다(TrainConfig.from_dict)
     configs = [TrainConfig.from_dict(r["config"]).to_json() for r in rows if "config" in r]
     same_config = len(configs) == len(rows) and len(set(configs)) == 1
+    exact = [{run["seed"]: run["test"]["exact"] for run in record["runs"]} for record in rows]
     lines = ["| 기록 | " + " | ".join(f"시드 {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
-    for record in rows:
-        by_seed = {run["seed"]: run for run in record["runs"]}
+    for record, by_seed in zip(rows, exact):
         label = f"{record['date']}{machine_label(record) or ', CPU 기록 없음'}"
-        lines.append(f"| {label} | " + " | ".join(f"{by_seed[s]['test']['exact']:.3f}" for s in seeds) + " |")
-    gaps = [max(r["test"]["exact"] for rec in rows for r in rec["runs"] if r["seed"] == s) -
-            min(r["test"]["exact"] for rec in rows for r in rec["runs"] if r["seed"] == s) for s in seeds]
+        lines.append(f"| {label} | " + " | ".join(f"{by_seed[s]:.3f}" for s in seeds) + " |")
+    gaps = [max(e[s] for e in exact) - min(e[s] for e in exact) for s in seeds]
     spread = (f"시드마다 기록 사이의 차이는 최대 {max(gaps):.3f}입니다: 위 표의 숫자는 그 기계의 값이고, 다른 CPU에서는 "
               "끝자리가 달라질 수 있습니다." if max(gaps) > 0 else "모든 시드에서 값이 같았습니다.")
     intro = (f"같은 레시피{'(설정이 같다)' if same_config else '(주의: 설정이 다르거나 기록에 없다)'}, 같은 시드의 본 작업을 "
@@ -213,7 +212,8 @@ def length_group_verdict(group_batches: int, search: dict | None = None) -> str:
         return " / ".join(f"{v:.3f}" for v in row["val_exact"])
 
     base = rows[chosen]
-    compare = "낮아" if tried["min"] < base["min"] else "높지만 규칙이 고르지 않아" if tried["min"] > base["min"] else "같아"
+    # 묶은 후보의 최소가 더 높았다면 규칙이 그것을 골랐을 것이다(그러면 이 함수는 위에서 끝난다): 남는 경우는 둘
+    compare = "낮아" if tried["min"] < base["min"] else "높지 않아"
     return (f"검증 탐색에서 고른 레시피에 이것만 더한 후보 `{tried['candidate']}`의 검증 정확 일치는 시드 0 / 1 / 2에서 "
             f"{vals(tried)}(최소 {tried['min']:.3f})로, 더하지 않은 `{chosen}`의 {vals(base)}(최소 {base['min']:.3f})보다 "
             f"{compare} `mini`는 켜지 않습니다(`mini`의 값 {used}). 묶기가 배치의 구성을 어떻게 바꾸는지는 노트북 06의 1절이 잽니다.")
