@@ -25,7 +25,7 @@ from course_lib.errors import CourseError, check_output_folder, config_error, on
 
 # 프리셋 이름. presets.py는 torch를 불러오므로 파서는 이 가벼운 묶음을 쓴다. presets.PRESETS와 같은지는
 # tests/test_cli.py가 확인한다(이름의 출처는 presets.PRESETS 하나, 여기는 그 사본).
-PRESET_NAMES = ("mini", "mini-v1", "colab", "full")
+PRESET_NAMES = ("mini", "mini-v1", "mini-v2", "colab", "full")
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,9 @@ def scorer_parameter_count(name: str) -> int:
 
 
 def estimate_mini(data_dir=None, preset: str = "mini") -> MemoryEstimate:
-    """mini 프리셋(과 그 이전 레시피 mini-v1; CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다."""
+    """mini 프리셋(과 그 이전 레시피 mini-v1·v2; CPU, fp32, 양자화 없음)의 메모리: data/의 설정 파일에서 구조를 읽어 센다.
+
+    2×2 토큰 합치기(`projector_merge=2`)면 LLM이 받는 그림 토큰은 패치 수의 4분의 1, 프로젝터의 입력 폭은 4배다."""
     config = presets.get_preset(preset)
     stage = config.stages[-1]
     llm_config = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE, data_dir))
@@ -221,10 +223,11 @@ def estimate_mini(data_dir=None, preset: str = "mini") -> MemoryEstimate:
     text_tokens = 48  # 미니 월드의 캡션은 이보다 짧다(가정)
     pieces = {"vision_scorer_weights": 4 * _siglip_parameter_count(siglip)}
     pieces.update(llm_training_bytes(
-        llm_config, batch=stage.batch_size, image_tokens=vit_patch_tokens(siglip), text_tokens=text_tokens,
+        llm_config, batch=stage.batch_size, image_tokens=vit_patch_tokens(siglip) // config.projector_merge ** 2,
+        text_tokens=text_tokens,
         compute_bytes=4, scheme=None, lora_r=config.lora.r, target_modules=config.lora.target_modules,
         use_dora=config.lora.use_dora, gradient_checkpointing=config.gradient_checkpointing,
-        vision_width=siglip["vision_cfg"]["width"], lora_dropout=config.lora.dropout))
+        vision_width=siglip["vision_cfg"]["width"] * config.projector_merge ** 2, lora_dropout=config.lora.dropout))
     return MemoryEstimate("mini", "cpu", pieces, {"micro_batch": stage.batch_size, "compute_dtype": "float32"})
 
 

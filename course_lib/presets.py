@@ -36,13 +36,18 @@ def mini_v1() -> TrainConfig:
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-def mini() -> TrainConfig:
-    """미니 월드용 설정. 검증 분할만 보고 골랐다: `bench/recipe_search.py`의 후보 `attn-n12800-s2x2`
-    (지난 레시피 `mini_v1`에서 LoRA를 어텐션 4모듈에만, 학습 장면 2배, 2단계 2 epoch; 걸음 수 1200).
-    원문과 다른 값과 그 이유, 탐색의 기록은 노트북 06."""
+def mini_v2() -> TrainConfig:
+    """2026-12-02까지의 미니 레시피: 지난 검증 탐색의 후보 `attn-n12800-s2x2`(`mini_v1`에서 LoRA를 어텐션
+    4모듈에만, 학습 장면 2배, 2단계 2 epoch; 걸음 수 1200, 패치 토큰 16개를 하나씩 프로젝터에). 토큰 합치기 탐색의
+    대조군이자 속도 비교(`bench/bench_train.py`)의 기준."""
     base = mini_v1()
-    return replace(base, preset="mini", n_train=12800, lora=replace(base.lora, target_modules=ATTENTION_MODULES),
+    return replace(base, preset="mini-v2", n_train=12800, lora=replace(base.lora, target_modules=ATTENTION_MODULES),
                    stages=(base.stages[0], replace(base.stages[1], epochs=2)))
+
+
+def mini() -> TrainConfig:
+    """미니 월드용 설정. 검증 분할만 보고 고른다(`bench/recipe_search.py`). 원문과 다른 값과 그 이유, 탐색의 기록은 노트북 06."""
+    return replace(mini_v2(), preset="mini")
 
 
 def full() -> TrainConfig:
@@ -68,7 +73,7 @@ REAL_MODELS = {
     "full": ModelSpec(llm_repo="Qwen/Qwen3-8B", llm_size="8B", vision_model="ViT-L-14", vision_pretrained="openai"),
 }
 
-PRESETS = {"mini": mini, "mini-v1": mini_v1, "colab": colab, "full": full}
+PRESETS = {"mini": mini, "mini-v1": mini_v1, "mini-v2": mini_v2, "colab": colab, "full": full}
 
 
 def get_preset(name: str) -> TrainConfig:

@@ -166,8 +166,9 @@ class RealParts:
     scorer: nn.Module | None = None
     feature_layer: int = -2
 
-    def vision_encoder(self) -> "RealVisionEncoder":
-        return RealVisionEncoder(self.siglip, feature_layer=self.feature_layer)
+    def vision_encoder(self, feature_layer: int | None = None) -> "RealVisionEncoder":
+        """얼어 있는 시각 인코더. `feature_layer`를 주지 않으면 이 모델의 기본 층(끝에서 두 번째)."""
+        return RealVisionEncoder(self.siglip, feature_layer=self.feature_layer if feature_layer is None else feature_layer)
 
 
 def build_meta_parts(spec: ModelSpec) -> RealParts:

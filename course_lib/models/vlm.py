@@ -72,6 +72,11 @@ class MiniVLM(nn.Module):
         self.llm = llm
         self.vision.requires_grad_(False)  # 시각 인코더는 두 단계 모두 얼어 있다.
 
+    @property
+    def num_image_tokens(self) -> int:
+        """LLM이 그림 하나에서 받는 자리 수: 패치 수(2×2로 합치면 그 4분의 1)."""
+        return self.projector.num_tokens(self.vision.num_patches)
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.vision.eval()  # 얼어 있는 인코더는 늘 평가 모드(eval mode)로 둔다.
@@ -139,8 +144,8 @@ def caption_loss_sum(vlm, pixel_values, text: TextBatch, vision_features=None) -
     return loss, int((labels != IGNORE_INDEX).sum())
 
 
-def build_vlm(encoder: nn.Module, llm: nn.Module, seed: int = 0) -> MiniVLM:
-    """얼어 있는 시각 인코더 + 무작위 초기화 프로젝터(seed로 고정) + LLM.
+def build_vlm(encoder: nn.Module, llm: nn.Module, seed: int = 0, merge: int = 1) -> MiniVLM:
+    """얼어 있는 시각 인코더 + 무작위 초기화 프로젝터(seed로 고정; `merge`는 토큰 합치기 배수) + LLM.
 
     인코더는 `hidden_size`(패치 토큰의 폭)와 `num_patches`를 가진 모듈이다: 미니 월드의 `vision.VisionEncoder`,
     실제 규모의 `real.RealVisionEncoder`. LLM이 meta 장치에 있으면(구조만 셀 때) 프로젝터도 meta에 만든다.
@@ -149,5 +154,5 @@ def build_vlm(encoder: nn.Module, llm: nn.Module, seed: int = 0) -> MiniVLM:
     device = "meta" if next(llm.parameters()).is_meta else "cpu"
     with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(seed)
-        projector = Projector(encoder.hidden_size, llm_hidden)
+        projector = Projector(encoder.hidden_size, llm_hidden, merge=merge)
     return MiniVLM(encoder, projector, llm)

@@ -127,6 +127,47 @@ def recipe_verdict(search: dict) -> list[dict]:
                                        r["train_seconds"] if r["passes"] else -r["min"], -r["min"]))
 
 
+# 토큰 합치기 탐색의 규칙(`bench/recipe_search.py`의 docstring): 선별 시드 0·1·2, 결선 시드 3·4.
+FINAL_SEEDS = (3, 4)
+FINALIST_MEAN, FINALIST_MIN = 0.97, 0.95  # 선별: 시드 0·1·2의 평균과 최소
+PASS_MEAN, PASS_MIN = 0.98, 0.96  # 통과: 시드 0~4의 평균과 최소
+
+
+def merge_verdict(search: dict, wall_seconds: dict[str, float] | None = None) -> dict:
+    """토큰 합치기 탐색의 규칙을 적용한다. `wall_seconds`는 후보 → `bench_train.py`로 잰 본 작업 벽시계(중앙값).
+
+    돌려주는 것: `rows`(후보마다 시드별 값, 선별 평균, 결선 여부, 시드 0~4 평균·최소, 통과 여부; 후보 차례 그대로),
+    `chosen`(고른 후보, 아직 정할 수 없으면 None), `why`(어느 규칙으로 골랐나: "passes" | "fallback-finalists" |
+    "fallback-screened" | "needs-bench" | "empty").
+    """
+    rows = []
+    for name in dict.fromkeys(r["candidate"] for r in search["runs"]):
+        vals = {r["seed"]: r["val_exact"] for r in sorted(search["runs"], key=lambda r: r["seed"]) if r["candidate"] == name}
+        screened = set(SEARCH_SEEDS) <= set(vals)
+        screen = [vals[s] for s in SEARCH_SEEDS if s in vals]
+        finalist = screened and statistics.mean(screen) >= FINALIST_MEAN and min(screen) >= FINALIST_MIN
+        confirmed = finalist and set(FINAL_SEEDS) <= set(vals)
+        every = [vals[s] for s in SEARCH_SEEDS + FINAL_SEEDS if s in vals]
+        rows.append({"candidate": name, "val_exact": vals, "screened": screened,
+                     "screen_mean": statistics.mean(screen), "finalist": finalist, "confirmed": confirmed,
+                     "mean": statistics.mean(every), "min": min(every),
+                     "passes": confirmed and statistics.mean(every) >= PASS_MEAN and min(every) >= PASS_MIN})
+    wall = wall_seconds or {}
+    passing = [r for r in rows if r["passes"]]
+    if passing:
+        if not all(r["candidate"] in wall for r in passing):
+            return {"rows": rows, "chosen": None, "why": "needs-bench"}
+        chosen, why = min(passing, key=lambda r: wall[r["candidate"]])["candidate"], "passes"
+    elif confirmed := [r for r in rows if r["confirmed"]]:
+        chosen = max(confirmed, key=lambda r: (r["mean"], -wall.get(r["candidate"], 0.0)))["candidate"]
+        why = "fallback-finalists"
+    elif screened := [r for r in rows if r["screened"]]:
+        chosen, why = max(screened, key=lambda r: r["screen_mean"])["candidate"], "fallback-screened"
+    else:
+        chosen, why = None, "empty"
+    return {"rows": rows, "chosen": chosen, "why": why}
+
+
 def chosen_candidate(search: dict) -> str | None:
     """규칙이 고르는 후보(`recipe_verdict`의 첫 줄). 기록이 비었으면 None."""
     rows = recipe_verdict(search)

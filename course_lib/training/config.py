@@ -69,6 +69,8 @@ class StageConfig:
     max_grad_norm: float = 1.0  # 0이면 기울기를 자르지 않는다
     # LoRA의 학습률 배수가 이 단계의 처음 몇 걸음 동안 0이다(옵티마이저·스케줄은 하나 그대로). 노트북 01의 통제 비교.
     lora_delay_steps: int = 0
+    # epoch마다 이 걸음 수까지만 간다(그 epoch의 섞은 순서에서 앞부분). 0이면 데이터 전체(학습 데이터 ÷ 배치).
+    steps_per_epoch: int = 0
 
     def __post_init__(self):
         check_types(self)
@@ -83,7 +85,7 @@ class StageConfig:
         if self.lr_projector == 0 and self.lr_lora == 0:
             raise config_error("lr_projector", "프로젝터와 LoRA 학습률이 모두 0이면 학습할 것이 없습니다",
                                "at least one learning rate must be > 0")
-        _at_least(self, ("warmup_steps",), 0)
+        _at_least(self, ("warmup_steps", "steps_per_epoch"), 0)
         if self.lora_delay_steps < 0 or (self.lora_delay_steps and self.lr_lora == 0):
             raise config_error("lora_delay_steps", f"0 이상이어야 하고, LoRA 학습률이 0이면 0이어야 합니다. 받은 값 "
                                f"{self.lora_delay_steps}", "must be >= 0, and 0 when lr_lora is 0")
@@ -146,6 +148,10 @@ class TrainConfig:
     # 길이로 묶기(length grouping): 섞은 순서를 이 수만큼의 배치씩 묶어 그 안에서 캡션 길이로 정렬한다(채움이 준다).
     # 0이면 끈다(기본값). `training.data.length_grouped_order`, 효과는 `bench/bench_length_group.py`가 잰다.
     length_group_batches: int = 0
+    # 프로젝터 앞에서 이웃한 merge×merge 패치 토큰을 하나로 합친다(1: LLaVA-1.5 그대로, 2: 2×2 합치기). `models.projector`.
+    projector_merge: int = 1
+    # 프로젝터가 읽는 시각 인코더의 층: -2는 끝에서 두 번째 층(LLaVA), -1은 마지막 층.
+    vision_feature_layer: int = -2
     preset: str = "custom"
 
     def __post_init__(self):
@@ -159,6 +165,12 @@ class TrainConfig:
         check_types(self)
         _at_least(self, ("n_train", "n_val", "n_test"), 1)
         _at_least(self, ("seed", "checkpoint_every", "length_group_batches"), 0)
+        if self.projector_merge not in (1, 2):
+            raise config_error("projector_merge", f"1(합치지 않음) 또는 2(2×2 합치기)여야 합니다. 받은 값 "
+                               f"{shown(self.projector_merge)}", "must be 1 or 2")
+        if self.vision_feature_layer >= 0:
+            raise config_error("vision_feature_layer", f"끝에서 센 층 번호(-1: 마지막, -2: 끝에서 두 번째)여야 합니다. "
+                               f"받은 값 {shown(self.vision_feature_layer)}", "must be negative (counted from the end)")
         if self.mixed_precision not in MIXED_PRECISION:
             raise config_error("mixed_precision", f"auto/no/bf16/fp16 가운데 하나여야 합니다: {shown(self.mixed_precision)}",
                                "must be auto, no, bf16 or fp16")

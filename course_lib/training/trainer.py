@@ -63,7 +63,8 @@ class Trainer:
                                        cpu=_cpu_processes_launched())
         torch.manual_seed(config.seed)
         llm = add_lora(parts.llm, config.lora, config.gradient_checkpointing)
-        self.vlm = build_vlm(parts.vision_encoder(), llm, seed=config.seed)
+        self.vlm = build_vlm(parts.vision_encoder(config.vision_feature_layer), llm, seed=config.seed,
+                             merge=config.projector_merge)
         self.train_data = train_data or SceneCaptionData("train", config.n_train, seed=config.seed)
         self.val_data = val_data or SceneCaptionData("val", config.n_val, seed=config.seed)
         self.evaluator = evaluator
@@ -89,7 +90,8 @@ class Trainer:
 
     # -- 한 단계
     def steps_per_epoch(self, stage: StageConfig) -> int:
-        return len(self.train_data) // (stage.batch_size * stage.grad_accum)
+        available = len(self.train_data) // (stage.batch_size * stage.grad_accum)
+        return min(available, stage.steps_per_epoch) if stage.steps_per_epoch else available
 
     def run_stage(self, stage_index: int, resume: dict | None = None) -> None:
         cfg = self.config
@@ -186,7 +188,7 @@ class Trainer:
             acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], stage.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        patches = self.model.vision.num_patches
+        patches = self.model.num_image_tokens
         self._last_tokens = sum(int(t.attention_mask.sum()) + t.input_ids.shape[0] * patches for t in texts)
         self._last_positions = sum(t.input_ids.numel() + t.input_ids.shape[0] * patches for t in texts)  # 채움 포함
         loss_total = acc.reduce(loss_total.reshape(1).to(acc.device), reduction="sum")
