@@ -55,7 +55,7 @@ def one_run(config, steps: int, compiled: bool) -> dict:
     parts = pretrained.load_parts()  # 실행마다 새로: 학습기가 LLM에 LoRA를 붙이므로 같은 부품을 다시 쓰면 두 번 붙는다
     trainer = Trainer(config, parts, progress=False, max_steps=steps, log=lambda *_: None, callbacks=[clock])
     if compiled:
-        trainer.vlm.llm = torch.compile(trainer.vlm.llm, dynamic=True)
+        trainer.model.llm = torch.compile(trainer.model.llm, dynamic=True)
     start = time.perf_counter()
     trainer.run()
     return {"compiled": compiled, "wall_s": round(time.perf_counter() - start, 2), "seconds": clock.seconds,

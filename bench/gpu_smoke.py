@@ -228,8 +228,8 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated()
     reserved = torch.cuda.max_memory_reserved()
-    counts = training.trainable_counts(trainer.accelerator.unwrap_model(trainer.vlm))
-    expected = training.expected_counts(trainer.accelerator.unwrap_model(trainer.vlm), stage2, config.lora)
+    counts = training.trainable_counts(trainer.model)
+    expected = training.expected_counts(trainer.model, stage2, config.lora)
     losses = [s["loss"] for s in trainer.history.steps]
     estimate_no_context = est.total - preset_memory.CUDA_CONTEXT_BYTES
     result = {
@@ -295,7 +295,7 @@ def tiny_cpu_check(args) -> int:
         data = RandomCaptionData(stage2.batch_size * stage2.grad_accum * steps, 64, 20)
         trainer = training.Trainer(config, parts, out_dir=folder / "run", progress=False, train_data=data,
                                    val_data=data, log=lambda _: None).run()
-        vlm = trainer.accelerator.unwrap_model(trainer.vlm)
+        vlm = trainer.model
         last = training.latest_checkpoint(folder / "run")
         ckpt.open_for_resume(last, config)  # 체크포인트가 온전하고(체크섬, 난수 상태) 같은 설정에서 나왔다
         lora_bases = [m.base_layer for m in vlm.llm.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]

@@ -4,8 +4,8 @@
 화면에 쓰는 한국어 이름은 `ARM_LABELS`에 따로 있다.
 
 - `single_stage`(한 번에 학습): 단계 하나. 2단계의 학습률·예열로 처음부터 프로젝터 + LoRA.
-- `two_stage_delayed`(2단계·통제): `single_stage`와 옵티마이저·스케줄이 하나로 같고, LoRA의 학습률만
-  처음 k걸음(= 1단계의 걸음 수) 동안 0이다(`StageConfig.lora_delay_steps`).
+- `two_stage_delayed`(2단계·통제): `single_stage`와 옵티마이저·스케줄이 하나로 같고, LoRA만 처음 k걸음(= 1단계의
+  걸음 수) 동안 기울기를 버려 갱신되지 않는다(`StageConfig.lora_delay_steps`; AdamW의 모멘트도 그동안 비어 있다).
 - `two_stage_restart`(2단계·실제): 강의의 레시피 그대로 두 단계. LLaVA처럼 단계가 바뀔 때 옵티마이저와 스케줄을
   새로 시작한다.
 
@@ -25,7 +25,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
-from types import SimpleNamespace
 from typing import Iterable, Sequence
 
 import torch
@@ -35,7 +34,6 @@ from course_lib import evaluate, quiet, world
 from course_lib.models import pretrained
 from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
 from course_lib.training.data import SceneCaptionData
-from course_lib.training.optim import group_lr_factors
 from course_lib.training.trainer import Trainer
 
 SINGLE, DELAYED, RESTART = "single_stage", "two_stage_delayed", "two_stage_restart"
@@ -199,21 +197,10 @@ def stage_groups(stage: StageConfig) -> list[str]:
 
 
 def learning_rates_used(records: Sequence[dict], config: TrainConfig) -> list[dict[str, float]]:
-    """걸음마다 그룹별로 실제로 쓴 학습률(없는 그룹은 0).
-
-    학습기의 기록 `record["lr"]`은 그 걸음의 `scheduler.step()` 뒤에 읽은 값, 곧 **다음** 걸음의 학습률이다.
-    그래서 단계의 첫 걸음은 스케줄의 시작값(기본 학습률 × 배수(0))을 쓰고, 그 뒤로는 바로 앞 기록을 쓴다.
-    """
-    used = []
-    for stage in config.stages:
-        rows = [r for r in records if r["stage"] == stage.name]
-        names = stage_groups(stage)
-        total = len(rows)
-        factors = group_lr_factors(SimpleNamespace(param_groups=[{"name": n} for n in names]), stage, total)
-        base = {"projector": stage.lr_projector, "lora": stage.lr_lora}
-        lrs = [[base[n] * f(0) for n, f in zip(names, factors)]] + [r["lr"] for r in rows[:-1]]
-        used += [{g: dict(zip(names, lr)).get(g, 0.0) for g in GROUPS} for lr in lrs[:total]]
-    return used
+    """걸음마다 그룹별로 실제로 쓴 학습률(없는 그룹은 0). 학습기의 기록 `record["lr"]`이 그 걸음에 쓴 학습률이다
+    (LoRA를 늦게 켜는 걸음에서는 LoRA가 0: 기울기를 버려 갱신하지 않았다)."""
+    names = {stage.name: stage_groups(stage) for stage in config.stages}
+    return [{g: dict(zip(names[r["stage"]], r["lr"])).get(g, 0.0) for g in GROUPS} for r in records]
 
 
 def lr_budget(used: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -325,8 +312,6 @@ def run_grid(specs: Iterable[Arm], processes: int | None = None, progress: bool 
 
 
 # -- 판정 규칙: 시드마다 짝지은 부트스트랩 + 시드 사이의 일치(노트북 01이 결과보다 먼저 적는 규칙)
-SEED_CALLS = ("two_stage", "single_stage", "equivalent", "unclear")
-VERDICTS = ("two_stage", "single_stage", "equivalent", "no_conclusion")
 VERDICT_LABELS = {"two_stage": "2단계가 낫다", "single_stage": "한 번에 학습이 낫다",
                   "equivalent": "차이가 여유보다 작다(같다고 본다)", "no_conclusion": "결론 없음"}
 

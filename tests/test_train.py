@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load_file
 
 from course_lib import assets, training
-from course_lib.errors import CheckpointError
+from course_lib.errors import CheckpointError, CourseError
 import course_lib.training.checkpoint as ckpt
 from course_lib.models import pretrained
 from course_lib.models.vlm import build_vlm
-import course_lib.training.optim  # noqa: F401 (monkeypatch가 training.optim을 찾는다)
+
 from same_training import assert_same_training, snapshot
 
 TINY = training.TrainConfig(
@@ -83,7 +83,7 @@ def test_config_round_trips_through_json():
 
 def test_stage1_updates_no_llm_weight_but_trains_projector():
     trainer = training.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False)
-    vlm = trainer.vlm
+    vlm = trainer.model
     before_llm, before_proj = llm_base_state(vlm), [p.detach().clone() for p in vlm.projector.parameters()]
     trainer.run_stage(0)
     after = dict(vlm.llm.named_parameters())
@@ -93,11 +93,11 @@ def test_stage1_updates_no_llm_weight_but_trains_projector():
 
 def test_stage2_trains_lora():
     trainer = training.Trainer(replace(TINY, eval_every_epoch=False), fresh_parts(), progress=False).run()
-    lora_b = [p for n, p in trainer.vlm.llm.named_parameters() if "lora_B" in n]
+    lora_b = [p for n, p in trainer.model.llm.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b), "2단계가 LoRA를 학습하지 않았다(lora_B = 0)"
     base = pretrained.load_llm()
     trained = {n.replace("base_model.model.", "").replace(".base_layer", ""): p
-               for n, p in trainer.vlm.llm.named_parameters() if "lora_" not in n}
+               for n, p in trainer.model.llm.named_parameters() if "lora_" not in n}
     assert all(torch.equal(p, trained[n]) for n, p in base.named_parameters()), "원래 LLM 가중치가 바뀌었다"
 
 
@@ -105,12 +105,12 @@ def test_cached_vision_features_train_the_same_weights_as_the_encoder_every_step
     config = replace(TINY, eval_every_epoch=False, checkpoint_every=0, lora=replace(TINY.lora, dropout=0.0))
     runs = {cache: training.Trainer(replace(config, cache_vision_features=cache), fresh_parts(), progress=False).run()
             for cache in (False, True)}
-    assert runs[False]._vision_features() is None
-    cached = runs[True]._vision_features()
-    assert cached.shape == (config.n_train, runs[True].vlm.vision.num_patches, runs[True].vlm.vision.hidden_size)
+    assert runs[False]._features is None
+    cached = runs[True]._features
+    assert cached.shape == (config.n_train, runs[True].model.vision.num_patches, runs[True].model.vision.hidden_size)
     with torch.no_grad():
-        torch.testing.assert_close(cached[:5], runs[True].vlm.vision(runs[True].train_data.images[:5]))
-    plain, fast = (training.trainable_state(runs[c].vlm) for c in (False, True))
+        torch.testing.assert_close(cached[:5], runs[True].model.vision(runs[True].train_data.images[:5]))
+    plain, fast = (training.trainable_state(runs[c].model) for c in (False, True))
     assert plain.keys() == fast.keys()
     for key in plain:  # 이 기계에서는 비트까지 같지만, 배치 크기에 따라 커널이 달라지는 CPU를 위해 오차를 둔다
         torch.testing.assert_close(fast[key], plain[key], atol=1e-6, rtol=1e-5)
@@ -125,7 +125,8 @@ def test_feature_cache_turns_itself_off_for_data_read_from_files():
     trainer = training.Trainer(TINY, fresh_parts(), progress=False, log=messages.append)
     trainer.train_data.images = FileImages()
     fingerprint = trainer.config.fingerprint()
-    assert trainer._vision_features() is None and trainer._vision_features() is None
+    trainer._prepare_data()
+    assert trainer._features is None
     assert len(messages) == 1 and "캐시" in messages[0]
     assert trainer.config.fingerprint() == fingerprint  # 설정은 그대로(같은 명령으로 이어 할 수 있다)
 
@@ -133,36 +134,37 @@ def test_feature_cache_turns_itself_off_for_data_read_from_files():
 def test_trainable_counts_match_lora_arithmetic():
     trainer = training.Trainer(TINY, fresh_parts(), progress=False)
     for stage in TINY.stages:
-        training.build_optimizer(trainer.vlm, stage, TINY.lora)
-        assert training.trainable_counts(trainer.vlm) == training.expected_counts(trainer.vlm, stage, TINY.lora)
+        training.set_trainable(trainer.model, stage)
+        training.build_optimizer(trainer.model, stage, TINY.lora)
+        assert training.trainable_counts(trainer.model) == training.expected_counts(trainer.model, stage, TINY.lora)
 
 
-def test_seed_style_freezing_is_caught(monkeypatch):
-    """원문의 버그: 1단계에서 LLM 전체(LoRA 포함)를 얼린 뒤 2단계에서 requires_grad인 것만 모으면 LoRA가 빠진다."""
+def test_original_recipe_freezing_is_caught():
+    """원문의 버그: 1단계에서 LLM 전체(LoRA 포함)를 얼린 뒤 2단계에서 requires_grad인 것만 모으면 LoRA가 빠진다.
+    옵티마이저는 requires_grad를 읽기만 하므로(바꾸지 않는다), 그렇게 얼린 모델을 주면 빈 LoRA 그룹이라며 멈춘다."""
     trainer = training.Trainer(TINY, fresh_parts(), progress=False)
-
-    def seed_style(vlm, stage):
-        vlm.llm.requires_grad_(False)
-        vlm.projector.requires_grad_(True)
-        return training.trainable_counts(vlm)
-
-    monkeypatch.setattr(training.optim, "set_trainable", seed_style)
+    trainer.model.llm.requires_grad_(False)  # 원문의 1단계
+    trainer.model.projector.requires_grad_(True)
+    flags = [p.requires_grad for p in trainer.model.parameters()]
     with pytest.raises(training.TrainableCountError, match=r"'lora' 그룹.*empty parameter group"):
-        training.build_optimizer(trainer.vlm, TINY.stages[1], TINY.lora)
+        training.build_optimizer(trainer.model, TINY.stages[1], TINY.lora)
+    assert [p.requires_grad for p in trainer.model.parameters()] == flags  # 옵티마이저가 얼리기를 바꾸지 않았다
 
 
 def test_count_mismatch_is_caught():
     """붙인 LoRA와 설정이 다르면(여기서는 대상 모듈) 학습 파라미터 수가 산수와 달라 멈춘다."""
     trainer = training.Trainer(TINY, fresh_parts(), progress=False)
     other = training.LoraSettings(r=4, alpha=8, target_modules=("q_proj",))
+    training.set_trainable(trainer.model, TINY.stages[1])
     with pytest.raises(training.TrainableCountError, match="trainable count mismatch"):
-        training.build_optimizer(trainer.vlm, TINY.stages[1], other)
+        training.build_optimizer(trainer.model, TINY.stages[1], other)
 
 
 def test_empty_group_fails_loudly():
     """LoRA 학습률이 0보다 큰데 LLM에 LoRA가 없으면(붙이는 것을 잊음) 빈 그룹이라며 멈춘다."""
     parts = fresh_parts()
     vlm = build_vlm(parts.vision_encoder(), parts.llm)  # add_lora를 부르지 않았다
+    training.set_trainable(vlm, TINY.stages[1])
     with pytest.raises(training.TrainableCountError, match=r"'lora' 그룹.*empty parameter group"):
         training.build_optimizer(vlm, TINY.stages[1], TINY.lora)
 
@@ -175,7 +177,7 @@ def test_best_checkpoint_has_the_highest_siglip_score(tmp_path):
     assert len(scores) == sum(s.epochs for s in TINY.stages)
     assert trainer.best["siglip_score"] == max(scores)
     weights, *_ = training.read_checkpoint(tmp_path / "checkpoints" / "best")
-    training.load_trainable_state(trainer.vlm, weights)
+    training.load_trainable_state(trainer.model, weights)
     assert trainer.evaluate()["siglip_score"] == pytest.approx(max(scores), abs=1e-6)
 
 
@@ -189,6 +191,12 @@ def _cli(out, config_path, *extra, env=None, launcher=(sys.executable, "-m")):
 
 def _final_weights(out):
     return load_file(Path(out) / "final" / "trainable.safetensors")
+
+
+def _last_state(out) -> tuple[dict, dict]:
+    """마지막 step 체크포인트의 학습기 상태: 텐서(AdamW 모멘트, 난수 상태)와 메타데이터(JSON을 푼 것)."""
+    _, tensors, meta, _ = training.read_checkpoint(training.latest_checkpoint(Path(out)))
+    return tensors, {k: json.loads(v) for k, v in meta.items() if k in ("optimizer", "trainer", "rng")}
 
 
 def saved_world_size(out) -> int:
@@ -216,7 +224,7 @@ def uninterrupted(tmp_path_factory, tiny_config_file):
     proc = _cli(out, tiny_config_file)
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
-    return _final_weights(out)
+    return _final_weights(out), _last_state(out)
 
 
 def _wait_for(predicate, proc, timeout=240):
@@ -239,11 +247,19 @@ def test_sigkill_mid_stage2_then_resume_is_bit_identical(tmp_path, tiny_config_f
     resumed = _cli(tmp_path, tiny_config_file, "--resume")
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
-    _assert_bit_identical(_final_weights(tmp_path), uninterrupted)
-    _, tensors, meta, _ = training.read_checkpoint(training.latest_checkpoint(tmp_path))
-    assert {"rng.0.cpu", "rng.0.numpy"} <= set(tensors)  # 난수 상태: torch CPU, NumPy(+ Python은 메타에)
-    assert json.loads(meta["rng"])["world_size"] == 1 and len(json.loads(meta["rng"])["python"]) == 1
-    assert json.loads(meta["trainer"])["data"]["n_train"] == TINY.n_train  # 데이터 순서 요약
+    weights, (tensors, meta) = uninterrupted
+    _assert_bit_identical(_final_weights(tmp_path), weights)
+    # 가중치만이 아니라 마지막 체크포인트의 상태 전체(AdamW 모멘트, torch·Python·NumPy 난수, 스케줄, 기록)도 같다.
+    # 걸음 시간(실행마다 다르다)은 학습기 상태에 넣지 않고 metrics.jsonl에만 쓴다.
+    resumed_tensors, resumed_meta = _last_state(tmp_path)
+    _assert_bit_identical(resumed_tensors, tensors)
+    assert resumed_meta == meta
+    assert {"rng.0.cpu", "rng.0.numpy"} <= set(tensors) and len(meta["rng"]["python"]) == 1
+    assert all("seconds" not in step for step in meta["trainer"]["history"]["steps"])
+    assert meta["trainer"]["data"]["n_train"] == TINY.n_train  # 데이터 순서 요약
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["global_step"] for r in rows if r.get("type") != "eval"]
+    assert steps == list(range(1, len(steps) + 1)) and all("seconds" in r for r in rows if r.get("type") != "eval")
 
 
 def test_sigkill_during_checkpoint_write_keeps_last_good_one(tmp_path, tiny_config_file, uninterrupted):
@@ -256,7 +272,8 @@ def test_sigkill_during_checkpoint_write_keeps_last_good_one(tmp_path, tiny_conf
     resumed = _cli(tmp_path, tiny_config_file, "--resume")
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
-    _assert_bit_identical(_final_weights(tmp_path), uninterrupted)
+    assert "임시 폴더 1개를 지웠습니다" in output and not list(checkpoints.glob("*.tmp-*"))
+    _assert_bit_identical(_final_weights(tmp_path), uninterrupted[0])
 
 
 def test_resume_refuses_a_checkpoint_from_another_config(tmp_path, tiny_config_file):
@@ -433,3 +450,69 @@ def test_length_grouping_in_the_trainer_pads_less_and_still_trains():
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in runs[4].history.steps)
     with pytest.raises(training.ConfigError, match=r"^length_group_batches: "):
         replace(TINY, length_group_batches=-1)
+
+
+# ---------------------------------------------------------------- 기록과 잘못된 데이터
+
+def test_logged_lr_is_the_rate_the_step_used_and_zero_while_lora_waits():
+    """기록의 lr은 그 걸음이 쓴 학습률이다(다음 걸음의 값이 아니라). LoRA를 늦게 켜는 걸음에서는 LoRA가 0이다."""
+    stage = training.StageConfig("delayed", epochs=1, lr_projector=2e-3, lr_lora=1e-3, batch_size=8, warmup_steps=4,
+                                 lora_delay_steps=3)
+    config = replace(TINY, stages=(stage,), eval_every_epoch=False, checkpoint_every=0)
+    trainer = training.Trainer(config, fresh_parts(), progress=False, max_steps=5).run()
+    factor = training.lr_factor(stage, trainer.steps_per_epoch(stage))
+    for k, record in enumerate(trainer.history.steps):
+        lora = 0.0 if k < 3 else 1e-3 * factor(k)
+        assert record["lr"] == pytest.approx([2e-3 * factor(k), lora], rel=1e-12, abs=0), k
+
+
+def test_lora_waits_with_empty_adam_moments():
+    """늦게 켜는 동안 LoRA는 움직이지 않고 AdamW의 모멘트도 비어 있다. 그래서 LoRA의 첫 갱신은 Adam의 첫 걸음
+    (m̂/√v̂ = g/|g| = ±1)이라, 기울기가 있는 원소는 정확히 그 걸음의 학습률만큼 움직인다. 학습률만 0으로 두었다면
+    모멘트가 네 걸음 쌓여 첫 갱신의 크기가 학습률과 달라진다."""
+    stage = training.StageConfig("delayed", epochs=1, lr_projector=2e-3, lr_lora=1e-3, batch_size=8, lora_delay_steps=4)
+    config = replace(TINY, stages=(stage,), eval_every_epoch=False, checkpoint_every=0)
+    lora_b = {}
+
+    class Peek:
+        def on_step_end(self, trainer, record):
+            lora_b[record["global_step"]] = {n: p.detach().clone() for n, p in trainer.model.llm.named_parameters()
+                                             if "lora_B" in n}
+            lora_b[record["global_step"], "lr"] = record["lr"][1]
+
+    trainer = training.Trainer(config, fresh_parts(), progress=False, max_steps=5, callbacks=[Peek()])
+    initial = {n: p.detach().clone() for n, p in trainer.model.llm.named_parameters() if "lora_B" in n}
+    trainer.run()
+    _assert_bit_identical(lora_b[4], initial)  # 기다리는 동안 움직이지 않았다
+    largest = max(float((lora_b[5][n] - lora_b[4][n]).abs().max()) for n in initial)
+    assert lora_b[5, "lr"] > 0 and largest == pytest.approx(lora_b[5, "lr"], rel=1e-4)
+
+
+def test_empty_data_set_is_refused():
+    parts = fresh_parts()
+    empty = training.SceneCaptionData("train", 1, seed=0)
+    empty.scenes = []
+    with pytest.raises(CourseError, match="비어 있습니다"):
+        training.Trainer(TINY, parts, progress=False, train_data=empty)
+
+
+def test_failed_checkpoint_write_is_one_course_error_and_leaves_no_temp_folder(tmp_path, monkeypatch):
+    """디스크가 가득 차 쓰기가 실패하면: 임시 폴더를 지우고, 폴더와 필요한 자리를 알리는 CheckpointError 한 줄,
+    앞의 완전한 체크포인트는 그대로."""
+    trainer = training.Trainer(replace(TINY, eval_every_epoch=False, checkpoint_every=0), fresh_parts(), progress=False)
+    good = ckpt.write_checkpoint(tmp_path / "checkpoints" / "best", trainer.model, None, {}, TINY)
+    before = {p.name: p.read_bytes() for p in good.iterdir()}
+
+    def full_disk(tensors, path, metadata=None):
+        Path(path).write_bytes(b"\0" * 10)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_file", full_disk)
+    with pytest.raises(CheckpointError) as caught:
+        ckpt.write_checkpoint(good, trainer.model, None, {}, TINY)
+    message = str(caught.value)
+    assert "\n" not in message and str(good) in message and "No space left on device" in message
+    needed = sum(t.numel() * t.element_size() for t in training.trainable_state(trainer.model).values())
+    assert f"{needed / 2**20:.1f} MiB" in message
+    assert [p.name for p in good.parent.iterdir()] == ["best"]  # 임시 폴더가 남지 않았다
+    assert {p.name: p.read_bytes() for p in good.iterdir()} == before

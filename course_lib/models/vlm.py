@@ -65,6 +65,14 @@ def encode_captions(tokenizer, captions: Sequence[str] | None, batch_size: int |
 
 
 class MiniVLM(nn.Module):
+    """시각-언어 모델: `vision`(얼어 있는 인코더) → `projector`(그림 토큰을 LLM의 임베딩 폭으로) → `llm`.
+
+    `forward(pixel_values, input_ids, attention_mask, labels)`는 그림 토큰을 지시문·캡션 임베딩 앞에 이어 붙여
+    `inputs_embeds`를 만들고, 주의 마스크(attention mask)를 그림 자리만큼 1로 늘리고, 라벨 앞에 그림 자리만큼
+    -100을 붙여 LLM에 준다(손실은 캡션과 끝 토큰에서만). `generate`도 같은 이어 붙이기로 시작한다.
+    노트북 00의 7절이 이 과정을 손으로 쓰고 이 클래스와 같음을 확인한다.
+    """
+
     def __init__(self, vision: nn.Module, projector: nn.Module, llm: nn.Module):
         super().__init__()
         self.vision = vision

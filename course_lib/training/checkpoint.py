@@ -197,26 +197,41 @@ def _sha256(path: Path) -> str:
 
 def write_checkpoint(directory: Path, vlm, optimizer, trainer_state: dict, config: TrainConfig,
                      rng: tuple[dict, dict] | None = None) -> Path:
-    """체크포인트를 `directory.tmp-*`에 다 쓰고 fsync한 뒤 이름을 바꾼다. 도중에 죽으면 임시 폴더만 남는다.
+    """체크포인트를 `directory.tmp-*`에 다 쓰고 fsync한 뒤 이름을 바꾼다. 도중에 죽으면 임시 폴더만 남는다(다음 실행이
+    지운다: `Trainer._clean_crashed_writes`). 쓰다가 실패하면(디스크가 가득 참 …) 임시 폴더를 지우고 필요한 자리를
+    알리는 `CheckpointError`를 낸다: 마지막 완전한 체크포인트는 그대로다.
     `rng`는 `rng_to_file`의 (텐서, 메타); 없으면 이 프로세스의 상태를 쓴다."""
     directory = Path(directory)
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(trainable_state(vlm), tmp / "trainable.safetensors")
+    weights = trainable_state(vlm)
+    state_tensors, metadata = {}, None
     if optimizer is not None:
         tensors, meta = optimizer_tensors(optimizer)
         rng_tensors, rng_meta = rng if rng is not None else rng_to_file([rng_state()])
-        save_file({**{f"opt.{k}": v for k, v in tensors.items()}, **rng_tensors}, tmp / "trainer_state.safetensors",
-                  metadata={"optimizer": json.dumps(meta), "trainer": json.dumps(trainer_state),
-                            "rng": json.dumps(rng_meta), "config": config.to_json(),
-                            "fingerprint": config.fingerprint()})
-    sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
-    (tmp / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + "\n", encoding="utf-8")
-    for f in tmp.iterdir():
-        with open(f, "rb") as handle:
-            os.fsync(handle.fileno())
-    _fsync_dir(tmp)
+        state_tensors = {**{f"opt.{k}": v for k, v in tensors.items()}, **rng_tensors}
+        metadata = {"optimizer": json.dumps(meta), "trainer": json.dumps(trainer_state), "rng": json.dumps(rng_meta),
+                    "config": config.to_json(), "fingerprint": config.fingerprint()}
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file(weights, tmp / "trainable.safetensors")
+        if optimizer is not None:
+            save_file(state_tensors, tmp / "trainer_state.safetensors", metadata=metadata)
+        sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+        (tmp / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + "\n", encoding="utf-8")
+        for f in tmp.iterdir():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+    except (OSError, SafetensorError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        needed = (sum(t.numel() * t.element_size() for t in (*weights.values(), *state_tensors.values()))
+                  + sum(len(v.encode()) for v in (metadata or {}).values()))
+        free = shutil.disk_usage(next(p for p in (directory.parent, *directory.parents) if p.exists())).free
+        raise CheckpointError(f"checkpoint: {directory}을(를) 쓰지 못했습니다({_reason(err)}). 체크포인트 하나에 약 "
+                              f"{_mib(needed)} MiB가 필요한데 남은 자리는 {_mib(free)} MiB입니다. 자리를 비우거나 --out을 "
+                              f"다른 디스크로 주세요. 마지막 완전한 체크포인트는 그대로입니다 "
+                              f"(checkpoint: write failed, e.g. no space left on device)") from None
     _maybe_crash_for_test(directory)
     old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
     if directory.exists():
@@ -225,6 +240,14 @@ def write_checkpoint(directory: Path, vlm, optimizer, trainer_state: dict, confi
     _fsync_dir(directory.parent)
     shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+def _reason(err: BaseException) -> str:
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[0]
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f}"
 
 
 CRASH_ENV = "COURSE_CRASH_BEFORE_RENAME"

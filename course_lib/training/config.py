@@ -96,6 +96,8 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class LoraSettings:
+    """LoRA 설정: 랭크 `r`, 배율 `alpha`(ΔW = alpha/r · B A; rsLoRA면 alpha/√r), 드롭아웃, 붙일 모듈 이름,
+    DoRA(`use_dora`) 여부. `peft_config()`가 peft의 `LoraConfig`로 바꾼다. 모듈 이름은 `course_lib.lora`의 목록 안에서."""
     r: int = 16
     alpha: float = 32
     dropout: float = 0.05
@@ -131,6 +133,9 @@ class LoraSettings:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """한 번의 학습 전체: 단계들(`stages`, 차례대로), LoRA, 시드, 미니 월드 분할의 크기(n_train/n_val/n_test),
+    체크포인트 간격, 모델의 모양(그림 토큰 합치기 `projector_merge`, 인코더 층 `vision_feature_layer`), 혼합 정밀도.
+    프리셋(`course_lib.presets`)이 이것을 돌려주고, `--config`/`--set`은 JSON으로 같은 칸을 바꾼다."""
     stages: tuple[StageConfig, ...]
     lora: LoraSettings = LoraSettings()
     seed: int = 0

@@ -237,6 +237,7 @@ def run(args) -> int:
     summary = {
         "preset": config.preset, "seed": config.seed, "global_steps": trainer.global_step,
         "wall_time_s": round(time.time() - start, 1), "train_time_s": round(train_seconds, 1),
+        "setup_time_s": round(trainer.setup_seconds, 1),
         "best_epoch_by_siglip": trainer.best,
         "best_epoch_by_accuracy": max((e for e in trainer.history.evals if "acc_exact" in e),
                                       key=lambda e: e["acc_exact"], default=None),
@@ -259,7 +260,8 @@ def report(summary: dict, out_dir: Path, plots: list[Path]) -> str:
     same = (best.get("stage"), best.get("epoch")) == (by_acc.get("stage"), by_acc.get("epoch"))
     lines = [
         f"== 두 단계 학습 결과 ({summary['preset']}, seed {summary['seed']}) ==",
-        f"걸린 시간 {summary['wall_time_s']}초, 옵티마이저 걸음 {summary['global_steps']}",
+        f"걸린 시간 {summary['wall_time_s']}초(그림 그리기·인코더 출력 캐시 {summary['setup_time_s']}초 포함), "
+        f"옵티마이저 걸음 {summary['global_steps']}",
         f"최고 SigLIP 점수 체크포인트: {best.get('stage')} epoch {best.get('epoch')}"
         + (" (정확도 기준 최고 epoch와 같음)" if same else
            f" — 정확도 기준 최고는 {by_acc.get('stage')} epoch {by_acc.get('epoch')}"),

@@ -1,8 +1,9 @@
 """옵티마이저와 학습률 스케줄: 그룹별 학습률의 AdamW, 예열(warm-up) + 코사인(cosine).
 
-그룹은 둘이다: 프로젝터와 LoRA. 학습률이 0인 그룹은 만들지 않는다(얼림). 스케줄은
-`torch.optim.lr_scheduler.LambdaLR`에 그룹마다 배수 함수를 준다. LoRA 그룹은 `StageConfig.lora_delay_steps`
-걸음 동안 배수가 0이다: 옵티마이저와 스케줄을 하나로 둔 채 "LoRA만 늦게 켜기"(노트북 01의 통제 비교).
+그룹은 둘이다: 프로젝터와 LoRA. 학습률이 0인 그룹은 만들지 않는다(얼림). 무엇을 학습할지(`requires_grad`)는
+`training.freezing.set_trainable`이 정하고, 옵티마이저는 그것을 읽기만 한다. 스케줄은
+`torch.optim.lr_scheduler.LambdaLR`에 배수 함수 하나를 준다. "LoRA만 늦게 켜기"(`StageConfig.lora_delay_steps`,
+노트북 01의 통제 비교)는 스케줄이 아니라 학습기가 그 걸음들의 LoRA 기울기를 버려서 한다(`Trainer._train_step`).
 
 transformers의 `get_cosine_schedule_with_warmup`은 예열이 끝난 뒤부터 코사인을 시작하고 0걸음의 배수가 0이라,
 이 강의의 스케줄(예열과 코사인을 곱하고, 0걸음에 1/예열)과 값이 달라 결과가 바뀐다. 그래서 식을 여기 적는다.
@@ -16,7 +17,7 @@ import torch
 
 from course_lib.errors import CourseError
 from course_lib.training.config import LoraSettings, StageConfig
-from course_lib.training.freezing import expected_counts, set_trainable
+from course_lib.training.freezing import expected_counts, trainable_counts
 
 
 class TrainableCountError(CourseError, RuntimeError):
@@ -24,8 +25,9 @@ class TrainableCountError(CourseError, RuntimeError):
 
 
 def build_optimizer(vlm, stage: StageConfig, settings: LoraSettings) -> torch.optim.AdamW:
-    """그룹별 학습률의 AdamW. 켠 그룹이 비었거나 학습 파라미터 수가 산수와 다르면 멈춘다."""
-    counts = set_trainable(vlm, stage)
+    """그룹별 학습률의 AdamW. 학습할 파라미터는 `requires_grad`로 이미 정해져 있어야 한다(`set_trainable(vlm, stage)`).
+    켠 그룹이 비었거나 학습 파라미터 수가 산수와 다르면 멈춘다."""
+    counts = trainable_counts(vlm)
     groups = []
     for group_name, lr, params in (
         ("projector", stage.lr_projector, [p for p in vlm.projector.parameters() if p.requires_grad]),
@@ -62,15 +64,6 @@ def lr_factor(stage: StageConfig, total_steps: int) -> Callable[[int], float]:
     return warmup_cosine(stage.warmup_steps, total_steps, cosine=stage.schedule == "cosine")
 
 
-def group_lr_factors(optimizer, stage: StageConfig, total_steps: int) -> list[Callable[[int], float]]:
-    """그룹마다의 배수 함수. LoRA 그룹은 처음 `lora_delay_steps`걸음 동안 0, 그 뒤로는 같은 스케줄."""
-    base = lr_factor(stage, total_steps)
-
-    def delayed(step: int) -> float:
-        return 0.0 if step < stage.lora_delay_steps else base(step)
-
-    return [delayed if g.get("name") == "lora" else base for g in optimizer.param_groups]
-
-
 def build_scheduler(optimizer, stage: StageConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_factors(optimizer, stage, total_steps))
+    """모든 그룹에 같은 배수(`lr_factor`): 걸음 k의 학습률 = 그룹의 기본 학습률 × 배수(k)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(stage, total_steps))
