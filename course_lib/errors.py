@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -45,6 +46,23 @@ def config_error(key: str, korean: str, english: str) -> ConfigError:
     err = ConfigError(f"{key}: {korean} ({key}: {english})")
     err.key, err.korean, err.english = key, korean, english
     return err
+
+
+def did_you_mean(word: str, choices) -> str:
+    """틀린 이름 뒤에 붙일 한 마디: 가장 비슷한 선택지가 있으면 ` 'x'을(를) 뜻했나요?`, 없으면 빈 글자열.
+    비슷함은 `difflib.get_close_matches`의 기본 기준(0.6 이상)으로 잰다."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" '{close[0]}'을(를) 뜻했나요?" if close else ""
+
+
+def config_leaves(node, prefix: str = "") -> dict:
+    """설정 사전(`json.loads(config.to_json())`)을 칸 경로 → 값으로 편다: `{"lora": {"r": 4}}` → `{"lora.r": 4}`.
+    사전의 목록(단계들)은 번호로 내려가고(`stages.1.epochs`), 다른 목록은 값 하나다. 경로는 `config_error`의 키와 같다."""
+    if isinstance(node, dict):
+        return {k: v for key, item in node.items() for k, v in config_leaves(item, f"{prefix}{key}.").items()}
+    if isinstance(node, list) and node and isinstance(node[0], dict):
+        return {k: v for i, item in enumerate(node) for k, v in config_leaves(item, f"{prefix}{i}.").items()}
+    return {prefix[:-1]: node}
 
 
 def one_line(err: BaseException) -> str:

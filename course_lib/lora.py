@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.errors import config_error
+
 __all__ = [
     "low_rank_output",
     "lora_forward",
@@ -43,14 +45,9 @@ __all__ = [
 ]
 
 
-def _input_error(key: str, korean: str, english: str) -> ValueError:
-    """잘못된 입력 오류: 필드 이름(영어 키), 한국어 설명, 영어 설명을 한 메시지에 담는다."""
-    return ValueError(f"{key}: {korean} ({key}: {english})")
-
-
 def _check_rank(r) -> None:
     if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
-        raise _input_error("r", f"랭크는 1 이상의 정수여야 합니다. 받은 값: {r!r}", "must be a positive integer")
+        raise config_error("r", f"랭크는 1 이상의 정수여야 합니다. 받은 값: {r!r}", "must be a positive integer")
 
 
 # ---------------------------------------------------------------------------
@@ -221,13 +218,13 @@ class DoRALinear(LoRALinear):
 
 def _check_layer_args(base, r, alpha, dropout) -> None:
     if not isinstance(base, nn.Linear):
-        raise _input_error("base", f"nn.Linear 층이어야 합니다. 받은 형식: {type(base).__name__}",
+        raise config_error("base", f"nn.Linear 층이어야 합니다. 받은 형식: {type(base).__name__}",
                            "must be an nn.Linear")
     _check_rank(r)
     if not alpha > 0:
-        raise _input_error("alpha", f"α는 0보다 커야 합니다. 받은 값: {alpha!r}", "must be positive")
+        raise config_error("alpha", f"α는 0보다 커야 합니다. 받은 값: {alpha!r}", "must be positive")
     if not 0 <= dropout < 1:
-        raise _input_error("dropout", f"드롭아웃 확률은 0 이상 1 미만이어야 합니다. 받은 값: {dropout!r}",
+        raise config_error("dropout", f"드롭아웃 확률은 0 이상 1 미만이어야 합니다. 받은 값: {dropout!r}",
                            "must be in [0, 1)")
 
 
@@ -247,7 +244,7 @@ def _text_config(config):
         config = config.get_text_config()
     model_type = getattr(config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise _input_error(
+        raise config_error(
             "model_type", f"'{model_type}' 구조의 파라미터 공식은 없습니다. 지원: {', '.join(SUPPORTED_MODEL_TYPES)}",
             "unsupported architecture")
     return config
@@ -308,10 +305,10 @@ def _resolve_targets(target_modules) -> tuple[str, ...]:
     names = (target_modules,) if isinstance(target_modules, str) else tuple(target_modules)
     allowed = f"가능한 이름: {', '.join(LINEAR_MODULES)} 또는 'all-linear'"
     if not names:
-        raise _input_error("target_modules", f"모듈 이름이 하나도 없습니다. {allowed}", "empty target module list")
+        raise config_error("target_modules", f"모듈 이름이 하나도 없습니다. {allowed}", "empty target module list")
     unknown = [name for name in names if name not in LINEAR_MODULES]
     if unknown:
-        raise _input_error("target_modules", f"알 수 없는 모듈 이름: {', '.join(map(repr, unknown))}. {allowed}",
+        raise config_error("target_modules", f"알 수 없는 모듈 이름: {', '.join(map(repr, unknown))}. {allowed}",
                            "unknown target module")
     return tuple(dict.fromkeys(names))  # 중복 제거, 순서 유지
 
@@ -364,5 +361,5 @@ def trainable_summary(config, r: int, target_modules: Iterable[str] | str, use_d
 def adamw_state_bytes(n_params: int, dtype: torch.dtype = torch.float32) -> int:
     """AdamW 옵티마이저 상태 메모리(바이트): 파라미터마다 1차·2차 모멘트(moment) 두 개."""
     if isinstance(n_params, bool) or not isinstance(n_params, int) or n_params < 0:
-        raise _input_error("n_params", f"0 이상의 정수여야 합니다. 받은 값: {n_params!r}", "must be a non-negative integer")
+        raise config_error("n_params", f"0 이상의 정수여야 합니다. 받은 값: {n_params!r}", "must be a non-negative integer")
     return 2 * n_params * dtype.itemsize

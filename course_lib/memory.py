@@ -27,7 +27,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable
 
 import torch
 
@@ -126,6 +126,17 @@ def decoder_layers(model) -> torch.nn.ModuleList:
     return base.layers
 
 
+def _run_tagged(model, inputs: dict, saved: SavedActivations, handles: list) -> dict[str, int]:
+    """`model(**inputs)`를 한 번 돌리며 `saved`로 재고, 꼬리표를 바꾸던 훅(`handles`)을 떼어 낸 뒤 꼬리표별 바이트를 낸다."""
+    try:
+        with saved:
+            model(**inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return saved.bytes_by_tag()
+
+
 def saved_bytes_per_layer(model, **inputs) -> dict[str, int]:
     """`model(**inputs)` 한 번에 autograd가 저장한 바이트를 구간별로 나눈다.
 
@@ -138,13 +149,7 @@ def saved_bytes_per_layer(model, **inputs) -> dict[str, int]:
     for i, layer in enumerate(decoder_layers(model)):
         handles.append(layer.register_forward_pre_hook(lambda *_, i=i: setattr(saved, "tag", f"layer.{i}")))
         handles.append(layer.register_forward_hook(lambda *_: setattr(saved, "tag", "after_layers")))
-    try:
-        with saved:
-            model(**inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    totals = saved.bytes_by_tag()
+    totals = _run_tagged(model, inputs, saved, handles)
     names = ["before_layers", *[f"layer.{i}" for i in range(len(decoder_layers(model)))], "after_layers"]
     return {name: totals.get(name, 0) for name in names}
 
@@ -181,13 +186,7 @@ def saved_bytes_per_component(model, layer_index: int = 1, **inputs) -> dict[str
         module = modules[module_name]
         handles.append(module.register_forward_pre_hook(set_tag) if when == "pre" else module.register_forward_hook(set_tag))
     handles.append(layer.register_forward_hook(lambda *_: setattr(saved, "tag", "other")))
-    try:
-        with saved:
-            model(**inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    totals = saved.bytes_by_tag()
+    totals = _run_tagged(model, inputs, saved, handles)
     return {component: totals.get(component, 0) for component in QWEN3_COMPONENTS}
 
 
@@ -289,24 +288,8 @@ def qwen3_activation_bytes(config, batch: int, seq_len: int, dtype_bytes: int,
 
 
 # ---------------------------------------------------------------------------
-# GPU 최대 메모리와 시간
+# 시간
 # ---------------------------------------------------------------------------
-def peak_cuda_bytes(fn: Callable, *args, **kwargs) -> Optional[int]:
-    """`fn`을 실행하는 동안 CUDA 메모리가 시작 시점보다 최대 몇 바이트 더 쓰였는가. CUDA가 없으면 None.
-
-    `torch.cuda.max_memory_allocated`는 PyTorch 할당기가 내준 텐서 메모리만 센다
-    (캐시로 잡아 둔 여분과 CUDA 컨텍스트는 빠진다).
-    """
-    if not torch.cuda.is_available():
-        return None
-    torch.cuda.synchronize()
-    start = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    fn(*args, **kwargs)
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - start
-
-
 def median_time(fn: Callable, repeats: int = 5, warmup: int = 1) -> float:
     """`fn()`의 실행 시간(초)의 중앙값. 처음 warmup번은 버린다(캐시·지연 초기화의 영향을 빼려고)."""
     def run_once() -> float:

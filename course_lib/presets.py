@@ -5,7 +5,7 @@
   `full`과 같은 코드 경로(NF4 + LoRA 7모듈 + 체크포인팅)를 작은 크기로 돈다. 0.6B 대신 1.7B인 이유:
   0.6B는 폭 1024로 8B(4096)와 너무 달라 "같은 설정을 작게" 보여 주기 어렵고, 1.7B를 NF4로 읽어도
   가중치가 약 1.3 GiB(NF4 + 이중 양자화)라 T4에서 메모리가 넉넉하다(`python -m course_lib doctor --preset colab`이 계산).
-- `full`: 원문(seed)의 설정 그대로 — Qwen3-8B(NF4, 이중 양자화) + CLIP ViT-L/14 `openai`, LoRA r=16 α=32
+- `full`: 원문의 설정 그대로 — Qwen3-8B(NF4, 이중 양자화) + CLIP ViT-L/14 `openai`, LoRA r=16 α=32
   7모듈, 그레이디언트 체크포인팅. bf16을 지원하는 GPU는 bf16, 아니면 fp16으로 계산한다(`mixed_precision="auto"`).
 
 실제 프리셋의 모델 이름은 `REAL_MODELS`에 있다. 데이터는 `--data`로 준다(`course_lib.real_data`).
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from course_lib.lora import ATTENTION_MODULES
+from course_lib.errors import config_error
 from course_lib.models.real import ModelSpec
 from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
 
-SEED_LORA = LoraSettings(r=16, alpha=32, dropout=0.05)
+ORIGINAL_LORA = LoraSettings(r=16, alpha=32, dropout=0.05)
 
 
 def mini_v1() -> TrainConfig:
@@ -31,9 +33,6 @@ def mini_v1() -> TrainConfig:
         lora=LoraSettings(r=16, alpha=32, dropout=0.0),
         n_train=6400, n_val=300, n_test=500, checkpoint_every=100, cache_vision_features=True,
     )
-
-
-ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 def mini_v2() -> TrainConfig:
@@ -58,14 +57,14 @@ def full() -> TrainConfig:
             StageConfig("stage1", epochs=2, lr_projector=1e-3, lr_lora=0.0, batch_size=4, grad_accum=2),
             StageConfig("stage2", epochs=3, lr_projector=5e-5, lr_lora=5e-5, batch_size=4, grad_accum=2),
         ),
-        lora=SEED_LORA, gradient_checkpointing=True, checkpoint_every=500,
+        lora=ORIGINAL_LORA, gradient_checkpointing=True, checkpoint_every=500,
     )
 
 
 def colab() -> TrainConfig:
     """`full`과 같은 두 단계·같은 LoRA·체크포인팅. 마이크로 배치 8·누적 1(전역 배치 8은 원문과 같다)."""
-    seed = full()
-    return replace(seed, preset="colab", stages=tuple(replace(s, batch_size=8, grad_accum=1) for s in seed.stages))
+    original = full()
+    return replace(original, preset="colab", stages=tuple(replace(s, batch_size=8, grad_accum=1) for s in original.stages))
 
 
 REAL_MODELS = {
@@ -78,5 +77,5 @@ PRESETS = {"mini": mini, "mini-v1": mini_v1, "mini-v2": mini_v2, "colab": colab,
 
 def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
-        raise ValueError(f"preset: 알 수 없는 프리셋 {name!r}. 가능한 이름: {sorted(PRESETS)} (preset: unknown name)")
+        raise config_error("preset", f"알 수 없는 프리셋 {name!r}. 가능한 이름: {sorted(PRESETS)}", "unknown name")
     return PRESETS[name]()

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from course_lib import world
-from course_lib.errors import DataFormatError
+from course_lib.errors import DataFormatError, config_error
 from course_lib.evaluate import siglip_scores
 from course_lib.models.vlm import caption_loss_sum, encode_captions
 
@@ -270,6 +270,6 @@ def write_mini_world_dataset(folder, n: int, fmt: str = "llava", split: str = "t
                                  for i, scene in enumerate(scenes) for k in range(2)]}
         path = folder / "captions_train.json"
     else:
-        raise ValueError(f"fmt: 'llava' 또는 'coco'여야 합니다: {fmt!r} (fmt: unknown format)")
+        raise config_error("fmt", f"'llava' 또는 'coco'여야 합니다: {fmt!r}", "unknown format")
     path.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
     return path

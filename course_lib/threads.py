@@ -6,11 +6,10 @@ PyTorch의 리눅스 pip 휠은 OpenMP로 GNU libgomp를 쓴다. libgomp는 일�
 남의 프로세스와 시간 조각을 다퉈 병렬 구간마다 늦게 끝나고, 걸음이 몇 배에서 수십 배 느려진다.
 
 정책(`POLICY_ENV`): 스레드 수는 그대로(코어 수) 두고 회전 대기만 짧게(`GOMP_SPINCOUNT=1000`) 한다.
-값은 `bench/bench_threads.py`의 A/B 측정(`bench/results/threads_2026-12-01*.json`, 2코어 VM, mini 걸음)으로
-골랐다. 코어 하나가 바쁠 때 걸음이 기본값의 3.3–3.9배 대신 1.7–2.0배로 느려지고, 한가할 때는 실행에 따라
-기본값과 같거나 최대 약 20% 느렸다(가상 머신에서 잠든 스레드를 깨우는 값이 크다). 비교한 다른 후보:
-스레드 1개는 바쁠 때도 거의 안 느려지지만 한가할 때 1.4–1.6배 느리고, PASSIVE(= 회전 0)는 1.2–1.3배 느렸다.
-손실 값은 모든 후보에서 기본값과 비트 단위로 같았다.
+값은 `bench/bench_threads.py`의 A/B 측정(2코어 VM, mini 걸음; 기록은 `bench/results/threads_*.json`)으로 골랐고,
+잰 배수(바쁠 때·한가할 때, 비교한 다른 후보)는 README의 "스레드 정책" 문단에 있다(그 기록에서
+`course_lib.tooling.bench_report.threads_sentence`가 만든다).
+여기에는 수를 옮겨 적지 않는다(측정을 다시 하면 README만 바뀐다). 손실 값은 모든 후보에서 기본값과 비트 단위로 같았다.
 스레드 수를 지금의 부하에 따라 바꾸지 않는다: 그러면 계산 순서, 곧 결과가 부하에 따라 달라질 수 있다.
 
 이 변수들은 libgomp가 읽힐 때, 곧 `import torch` 때 한 번만 읽힌다. 그래서 `apply_thread_policy()`는

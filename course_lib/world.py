@@ -30,8 +30,8 @@ SHAPES = ("원", "사각형", "삼각형", "마름모")
 COLORS = ("빨간", "파란", "초록", "노란")
 SIZES = ("작은", "큰")
 COUNT_WORDS = ("한", "두", "세")
-NUMBER_WORDS = ("하나", "둘", "셋")
 
+BACKGROUND = (245, 245, 240)  # 도형이 없는 곳의 색(RGB)
 RGB = {
     "빨간": (220, 40, 40),
     "파란": (40, 80, 230),
@@ -200,9 +200,15 @@ def parse_caption(caption: str) -> ParsedCaption:
 
 # ---------------------------------------------------------------- 장면 생성과 분할
 
+def stable_int(text: str, n_bytes: int) -> int:
+    """글자열 → 정수: SHA-256의 앞 `n_bytes`바이트(little-endian). 파이썬의 `hash()`와 달리 프로세스·기계·
+    PYTHONHASHSEED와 상관없이 언제나 같아서, 분할과 데이터 순서처럼 다시 만들 수 있어야 하는 것에 쓴다."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:n_bytes], "little")
+
+
 def _combo_bucket(objects: Sequence[SceneObject]) -> int:
     key = "|".join(f"{o.position},{o.size},{o.color},{o.shape}" for o in objects)
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little") % 10
+    return stable_int(key, 4) % 10
 
 
 def split_of(objects: Sequence[SceneObject]) -> str:
@@ -250,7 +256,7 @@ def _cell_center(position: str) -> tuple[float, float]:
 def render(scene: Scene) -> Image.Image:
     """장면을 IMAGE_SIZE×IMAGE_SIZE RGB 그림으로 그린다(결정적)."""
     s = RENDER_SCALE
-    canvas = Image.new("RGB", (IMAGE_SIZE * s, IMAGE_SIZE * s), (245, 245, 240))
+    canvas = Image.new("RGB", (IMAGE_SIZE * s, IMAGE_SIZE * s), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     for obj, (dx, dy) in zip(scene.objects, scene.offsets):
         cx, cy = _cell_center(obj.position)

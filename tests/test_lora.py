@@ -14,16 +14,15 @@ from torch import nn
 from peft import LoraConfig, get_peft_model, inject_adapter_in_model
 from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
+from course_lib.errors import ConfigError
 from course_lib.lora import (
-    LINEAR_MODULES, DoRALinear, LoRALinear, adamw_state_bytes, count_lora_parameters,
+    ATTENTION_MODULES, LINEAR_MODULES, DoRALinear, LoRALinear, adamw_state_bytes, count_lora_parameters,
     count_model_parameters, decoder_linear_shapes, dora_forward, dora_weight_norm, lora_forward,
     lora_parameter_table, lora_scaling, trainable_summary,
 )
 
 # peft가 transformers의 옛 이름을 불러서 나는 경고다. 이 테스트와 무관하다.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
-ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 QWEN3_8B = Qwen3Config(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
                        num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=False)
@@ -67,7 +66,7 @@ CONFIGS = {
 # (r, target_modules, use_dora) 조합.
 ADAPTER_CASES = [
     (16, list(LINEAR_MODULES), False),
-    (16, ATTENTION, True),
+    (16, list(ATTENTION_MODULES), True),
     (8, ["q_proj", "v_proj"], False),
     (4, ["k_proj", "down_proj"], True),
     (2, "all-linear", False),
@@ -109,14 +108,24 @@ def test_count_lora_parameters_matches_peft(name):
 
 
 def test_qwen3_8b_facts():
-    """DESIGN.md §6의 수치."""
+    """노트북 02와 README가 싣는 Qwen3-8B의 수. 기대값은 공개 config.json의 수(어휘 151,936, 폭 4,096, MLP 12,288,
+    36층, 쿼리 헤드 32 · KV 헤드 8 × head_dim 128, 묶지 않은 임베딩)로 손으로 센 것이다(아래 주석)."""
+    # 기본 모델: 임베딩과 lm_head 151,936 × 4,096 = 622,329,856씩 두 벌 = 1,244,659,712
+    #   층 하나: q·o 4,096 × 4,096 = 16,777,216씩, k·v 4,096 × (8 × 128 = 1,024) = 4,194,304씩(GQA)
+    #          + gate·up·down 4,096 × 12,288 = 50,331,648씩 + norm 4,096 × 2 + q_norm·k_norm 128 × 2 = 192,946,432
+    #   36층 6,946,071,552 + 마지막 norm 4,096 → 1,244,659,712 + 6,946,071,552 + 4,096 = 8,190,735,360
     assert count_model_parameters(QWEN3_8B) == 8_190_735_360
+    # LoRA r=16은 Linear 하나에 16 × (입력 + 출력): q·o 16 × 8,192 = 131,072씩, k·v 16 × 5,120 = 81,920씩,
+    #   gate·up·down 16 × 16,384 = 262,144씩 → 층 하나 1,212,416, 36층 43,646,976
     assert count_lora_parameters(QWEN3_8B, 16, LINEAR_MODULES) == 43_646_976
     per_layer = sum(row["per_layer"] for row in lora_parameter_table(QWEN3_8B, 16, LINEAR_MODULES))
     assert per_layer == 1_212_416
+    # peft는 LoRA도 "all"에 센다: 8,190,735,360 + 43,646,976 = 8,234,382,336; 43,646,976 ÷ 8,234,382,336 = 0.5301%
     summary = trainable_summary(QWEN3_8B, 16, LINEAR_MODULES)
     assert str(summary) == "trainable params: 43,646,976 || all params: 8,234,382,336 || trainable%: 0.5301"
-    assert count_lora_parameters(QWEN3_8B, 16, ATTENTION, use_dora=True) == 15_704_064
+    # DoRA r=16, q·k·v·o: LoRA 131,072 × 2 + 81,920 × 2 = 425,984 + 크기 벡터(출력 수) 4,096 × 2 + 1,024 × 2 = 10,240
+    #   → 층 하나 436,224, 36층 15,704,064
+    assert count_lora_parameters(QWEN3_8B, 16, ATTENTION_MODULES, use_dora=True) == 15_704_064
     # GQA: k_proj, v_proj는 4096 → 1024
     shapes = decoder_linear_shapes(QWEN3_8B)
     assert shapes["k_proj"][:2] == shapes["v_proj"][:2] == (4096, 1024)
@@ -124,10 +133,15 @@ def test_qwen3_8b_facts():
 
 
 def test_llama3_8b_facts():
-    """원문의 '41,943,040 || 8,030,261,248'은 Llama-3-8B의 LoRA 수와 기본 모델 수를 나란히 둔 것이다."""
+    """원문의 '41,943,040 || 8,030,261,248'은 Llama-3-8B의 LoRA 수와 기본 모델 수를 나란히 둔 것이다.
+    기대값은 Llama-3-8B의 공개 설정(어휘 128,256, 폭 4,096, MLP 14,336, 32층, KV 헤드 8 × 128)으로 손으로 센 것이다."""
+    # LoRA r=16: q·o 16 × 8,192 = 131,072씩, k·v 16 × 5,120 = 81,920씩, gate·up·down 16 × 18,432 = 294,912씩
+    #   → 층 하나 1,310,720, 32층 41,943,040
     assert count_lora_parameters(LLAMA3_8B, 16, LINEAR_MODULES) == 41_943_040
+    # 기본: 임베딩·lm_head 128,256 × 4,096 = 525,336,576씩 + 층 하나(어텐션 41,943,040 + MLP 3 × 4,096 × 14,336
+    #   = 176,160,768 + norm 8,192 = 218,112,000) × 32 + 마지막 norm 4,096 = 8,030,261,248
     assert count_model_parameters(LLAMA3_8B) == 8_030_261_248
-    assert trainable_summary(LLAMA3_8B, 16, LINEAR_MODULES).total == 8_072_204_288
+    assert trainable_summary(LLAMA3_8B, 16, LINEAR_MODULES).total == 8_072_204_288  # 8,030,261,248 + 41,943,040
 
 
 def test_parameter_table_rows():
@@ -141,7 +155,7 @@ def test_parameter_table_rows():
 
 
 def test_adamw_state_bytes():
-    assert adamw_state_bytes(43_646_976) == 2 * 4 * 43_646_976
+    assert adamw_state_bytes(43_646_976) == 2 * 4 * 43_646_976  # AdamW는 파라미터마다 두 모멘트(m, v), fp32 4바이트씩
     assert adamw_state_bytes(10, torch.bfloat16) == 40
     with pytest.raises(ValueError, match="n_params"):
         adamw_state_bytes(-1)
@@ -150,7 +164,7 @@ def test_adamw_state_bytes():
 @pytest.mark.parametrize("bad_r", [0, -4, 1.5, True])
 def test_bad_rank_is_rejected(bad_r):
     with pytest.raises(ValueError, match=r"^r: .*랭크"):
-        count_lora_parameters(QWEN3_8B, bad_r, ATTENTION)
+        count_lora_parameters(QWEN3_8B, bad_r, ATTENTION_MODULES)
     with pytest.raises(ValueError, match=r"^r: "):
         LoRALinear(nn.Linear(4, 4), bad_r, alpha=8)
 
@@ -170,7 +184,7 @@ def test_unknown_architecture_is_rejected():
 
 
 def test_bad_layer_arguments_are_rejected():
-    with pytest.raises(ValueError, match="^base: "):
+    with pytest.raises(ConfigError, match="^base: "):  # 강의의 설정 오류 한 종류(명령줄이 한 줄로 알린다)
         LoRALinear(nn.Conv1d(4, 4, 1), 2, alpha=4)
     with pytest.raises(ValueError, match="^alpha: "):
         LoRALinear(nn.Linear(4, 4), 2, alpha=0)

@@ -158,6 +158,9 @@ def test_bits_per_parameter_measured_from_storage():
     x = random_tensor((1024, 1024), torch.float32, seed=1)
     assert quant.bits_per_parameter(quant.quantize_nf4(x, double_quant=False)) == 4 + 32 / 64
     with_dq = quant.bits_per_parameter(quant.quantize_nf4(x, double_quant=True))
+    # 이중 양자화(QLoRA 논문 §3, bitsandbytes의 저장 형식): 코드 4비트 + 블록(64개)마다 8비트 absmax = 8/64
+    # + absmax 256개마다 fp32 2단계 absmax 32비트 = 32/(64 × 256) → 4 + 0.125 + 0.001953 = 4.126953 ≈ 4.127.
+    # 텐서 하나에 하나인 fp32 평균(32비트 ÷ 1,048,576개 = 0.00003)은 abs=1e-4 안에 든다.
     assert with_dq == pytest.approx(4 + 8 / 64 + 32 / (64 * 256), abs=1e-4)
     assert round(with_dq, 3) == 4.127
 
@@ -171,6 +174,15 @@ def test_weight_bytes_formula_equals_stored_tensors(numel, double_quant):
 
 
 def test_qwen3_8b_weight_memory():
+    """Qwen3-8B 가중치 메모리. 기대값은 손으로 센 것이다(파라미터 수의 유도는 tests/test_lora.py의 test_qwen3_8b_facts):
+    - 전체 8,190,735,360개 × 4바이트 = 32,762,941,440 → 32.76 GB, 30.51 GiB; × 2바이트 = 16.38 GB, 15.26 GiB.
+    - 4비트로 가는 것은 층마다 q·k·v·o·gate·up·down 가중치 192,937,984개 × 36층 = 6,945,767,424개(텐서 252개,
+      모두 64 × 256의 배수). 나머지 1,244,967,936개(임베딩·lm_head 1,244,659,712 + norm 308,224)는 2바이트
+      = 2,489,935,872바이트.
+    - NF4: 6,945,767,424 × (½ + 4/64)바이트 = 3,906,994,176 → 합 6,396,930,048 = 6.40 GB, 5.96 GiB.
+    - NF4 + 이중 양자화: 6,945,767,424 × (½ + 1/64 + 4/(64 × 256))바이트 = 3,583,107,072 + 평균 4바이트 × 252
+      → 합 6,073,043,952 = 6.07 GB, 5.66 GiB.
+    """
     from transformers import Qwen3Config
 
     config = Qwen3Config(**QWEN3_8B)

@@ -1,23 +1,17 @@
 """실제 캡션 데이터(--data): LLaVA 사전학습 JSON과 COCO captions 형식, 잘못된 경로·형식의 오류,
 장면 정답 없는 평가, 그리고 `--preset`(+ `--set`) 경로의 두 프로세스(gloo) = 한 프로세스."""
 import json
-import os
 import random
-import subprocess
-import sys
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
 from course_lib import presets, real_data, training, world
 from course_lib.training import main_job
-from same_training import assert_same_training, snapshot
+from same_training import assert_two_processes_train_like_one, snapshot
 
-REPO = Path(__file__).resolve().parent.parent
 OVERRIDES = ["n_train=64", "n_val=16", "stages.0.batch_size=8", "stages.1.batch_size=8", "stages.1.grad_accum=2",
              "stages.1.epochs=2", "lora.r=4", "lora.dropout=0.0", "checkpoint_every=0", "eval_every_epoch=false",
              "mixed_precision=no"]
@@ -112,6 +106,18 @@ def test_missing_images_name_the_fix(tmp_path):
         real_data.load_records(path, image_folder=tmp_path / "elsewhere")
 
 
+def test_wrong_names_are_course_errors_naming_the_field(tmp_path):
+    """틀린 형식·모델 이름은 칸 이름을 단 설정 오류 한 줄(명령줄이 트레이스백 없이 알린다)."""
+    from course_lib.errors import ConfigError
+    from course_lib.models.real import ModelSpec
+
+    with pytest.raises(ConfigError, match="^fmt: .*unknown format"):
+        real_data.write_mini_world_dataset(tmp_path, 2, fmt="csv")
+    spec = ModelSpec(llm_repo="Qwen/Qwen3-8B", llm_size="8B", vision_model="ViT-Nope-14", vision_pretrained="openai")
+    with pytest.raises(ConfigError, match="^vision_model: .*ViT-Nope-14"):
+        spec.vision_config()
+
+
 def test_too_small_for_validation_is_refused(tmp_path):
     path = real_data.write_mini_world_dataset(tmp_path, 4)
     with pytest.raises(real_data.DataFormatError, match="n_val"):
@@ -195,18 +201,10 @@ def test_two_processes_through_the_preset_path_match_one_process(tmp_path, llava
                            log=lambda _: None)
     initial = snapshot(training.trainable_state(single.model))
     single.run()
-    one = training.trainable_state(single.accelerator.unwrap_model(single.vlm))
+    one = training.trainable_state(single.model)
     sets = [x for item in OVERRIDES for x in ("--set", item)]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541", "-m",
-           "course_lib", "train", "--preset", "mini", "--data", str(llava), "--out", str(tmp_path / "two"),
-           "--no-progress", *sets]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    _, _, meta, _ = training.read_checkpoint(training.latest_checkpoint(tmp_path / "two"))
-    assert json.loads(meta["trainer"])["world_size"] == 2  # 두 프로세스가 함께(gloo) 학습했다: 따로 돈 둘이 아니다
-    assert_same_training(load_file(tmp_path / "two" / "final" / "trainable.safetensors"), one, initial)
-    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    summary = assert_two_processes_train_like_one(tmp_path / "two", ["--preset", "mini", "--data", str(llava), *sets],
+                                                  one, initial, port=29541)
     assert summary["format"] == "llava" and summary["n_train"] == 64
     expected_steps = sum(s.epochs * (config.n_train // (s.batch_size * s.grad_accum)) for s in config.stages)
     assert summary["global_steps"] == expected_steps == single.global_step

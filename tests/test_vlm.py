@@ -1,10 +1,13 @@
 """VLM: 모양, 라벨 가리기(label masking), 얼어 있는 인코더, peft·그래디언트 체크포인팅과의 호환, 생성."""
+import re
+
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from course_lib import compat, world
-from course_lib.lora import LINEAR_MODULES as LORA_TARGET_MODULES
+from course_lib import compat, memory, world
+from course_lib.lora import LINEAR_MODULES
+from course_lib.models.vision import normalize_pixels
 from course_lib.models.vlm import IGNORE_INDEX, build_vlm, encode_captions
 
 
@@ -13,6 +16,25 @@ def batch(tokenizer):
     scenes = world.make_scenes("val", 4)
     captions = [world.write_caption(s) for s in scenes]
     return world.render_batch(scenes), encode_captions(tokenizer, captions), captions
+
+
+@pytest.mark.parametrize("feature_layer, block", [(-2, 2), (-1, 3), (0, 0)])
+def test_encoder_gives_one_layers_patch_tokens(parts, feature_layer, block):
+    """인코더 = ViT 블록 `feature_layer`(기본 끝에서 두 번째)의 출력에서 클래스 토큰을 뺀 패치 토큰 16개 × 폭 128.
+    견줄 값은 다른 길로 얻는다: ViT 전체를 보통대로 돌리며 그 블록의 출력을 훅으로 받아 둔다."""
+    encoder = parts.vision_encoder(feature_layer=feature_layer)
+    assert (encoder.num_layers, encoder.hidden_size, encoder.num_patches) == (4, 128, (48 // 12) ** 2)
+    pixels = world.render_batch(world.make_scenes("val", 2))
+    seen = []
+    handle = encoder.visual.transformer.resblocks[block].register_forward_hook(lambda m, i, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            encoder.visual(normalize_pixels(pixels))
+            tokens = encoder(pixels)
+    finally:
+        handle.remove()
+    assert tokens.shape == (2, encoder.num_patches, encoder.hidden_size)
+    assert torch.equal(tokens, seen[0][:, 1:])  # 0번은 클래스 토큰
 
 
 def test_forward_shapes(parts, fresh_llm, batch):
@@ -86,24 +108,48 @@ def test_wrong_image_size_is_refused(parts, fresh_llm, tokenizer):
         vlm(torch.zeros(1, 3, 32, 32), text.input_ids, text.attention_mask)
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # peft가 옛 이름을 읽는다
 def test_peft_and_gradient_checkpointing(parts, fresh_llm, batch):
-    llm = get_peft_model(fresh_llm, LoraConfig(r=4, lora_alpha=8, target_modules=list(LORA_TARGET_MODULES)))
-    compat.enable_activation_checkpointing(llm, use_reentrant=False)
+    """peft LoRA를 붙인 LLM에 그레이디언트 체크포인팅을 켜고 VLM으로 역전파하면: 층이 역전파 때 다시 계산되고
+    (체크포인팅이 정말 돈다), LoRA 기울기는 체크포인팅 없이 계산한 것과 같다(B = 0에서 시작하므로 A의 기울기는 0,
+    B의 기울기는 0이 아니다)."""
+    llm = get_peft_model(fresh_llm, LoraConfig(r=4, lora_alpha=8, target_modules=list(LINEAR_MODULES)))
     vlm = build_vlm(parts.vision_encoder(), llm).train()
     pixels, text, _ = batch
     for name, p in llm.named_parameters():
         p.requires_grad_("lora_" in name)
-    vlm(pixels, text.input_ids, text.attention_mask, labels=text.labels).loss.backward()
-    lora_a = [p for n, p in llm.named_parameters() if "lora_A" in n]
-    lora_b = [p for n, p in llm.named_parameters() if "lora_B" in n]
-    # B = 0에서 시작하므로 A의 기울기는 0이고, B의 기울기는 0이 아니어야 한다.
-    assert all(p.grad is not None for p in lora_a + lora_b)
-    assert all(p.grad.abs().sum() > 0 for p in lora_b)
+    # transformers는 층의 forward를 체크포인트한다(층의 훅은 그 밖): 다시 계산은 층 안 모듈(MLP)의 호출로 보인다
+    calls = []
+    memory.decoder_layers(llm.get_base_model())[0].mlp.register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def lora_grads(checkpointing: bool) -> dict:
+        if checkpointing:
+            compat.enable_activation_checkpointing(llm, use_reentrant=False)
+        else:
+            compat.disable_activation_checkpointing(llm)
+        llm.zero_grad(set_to_none=True)
+        calls.clear()
+        loss = vlm(pixels, text.input_ids, text.attention_mask, labels=text.labels).loss
+        forward_calls = len(calls)
+        loss.backward()
+        assert (forward_calls, len(calls)) == ((1, 2) if checkpointing else (1, 1))  # 체크포인팅: 역전파 때 한 번 더
+        return {n: p.grad for n, p in llm.named_parameters() if "lora_" in n}
+
+    checkpointed, plain = lora_grads(True), lora_grads(False)
+    assert checkpointed.keys() == plain.keys() and any("lora_A" in n for n in plain)
+    for name, grad in checkpointed.items():
+        torch.testing.assert_close(grad, plain[name], msg=name)
+        assert (grad.abs().sum() == 0) == ("lora_A" in name), name
 
 
 def test_generate_returns_korean_strings(parts, fresh_llm, tokenizer):
+    """그림마다 한국어 글 하나: 한글 낱말과 띄어쓰기·마침표뿐(지시문, 특수 토큰, 채움 없이), 새 토큰 12개 이내."""
     vlm = build_vlm(parts.vision_encoder(), fresh_llm)
     pixels = world.render_batch(world.make_scenes("test", 3))
     captions = vlm.generate(pixels, tokenizer, max_new_tokens=12)
-    assert len(captions) == 3 and all(isinstance(c, str) and c for c in captions)
+    assert len(captions) == 3
+    for caption in captions:
+        assert re.fullmatch(r"[가-힣]+(?:[ .]+[가-힣]+)*\.?", caption), caption
+        assert "설명" not in caption  # 지시문("그림 설명:")을 되풀이하지 않는다
+        assert len(tokenizer(caption, add_special_tokens=False).input_ids) <= 12
     assert vlm.generate(pixels, tokenizer, max_new_tokens=12) == captions  # 탐욕적 디코딩은 결정적

@@ -33,9 +33,18 @@ def test_scene_attributes_vary():
 
 
 def test_render_shape_and_range():
-    img = world.render_batch(world.make_scenes("val", 3))
-    assert img.shape == (3, 3, world.IMAGE_SIZE, world.IMAGE_SIZE)
-    assert img.dtype.is_floating_point is False and int(img.max()) <= 255
+    """[N, 3, 48, 48] uint8(0~255 그대로, 0~1로 줄이지 않음): 빈 곳은 배경색, 도형의 한가운데는 그 도형의 색."""
+    scenes = world.make_scenes("val", 20)
+    img = world.render_batch(scenes)
+    assert img.shape == (20, 3, world.IMAGE_SIZE, world.IMAGE_SIZE) and img.dtype == torch.uint8
+    for picture, scene in zip(img, scenes):
+        assert picture[:, 0, 0].tolist() == list(world.BACKGROUND)  # 구석: 어느 칸의 도형도 닿지 않는다
+        for obj, (dx, dy) in zip(scene.objects, scene.offsets):
+            col, row = world.POSITIONS.index(obj.position) % 2, world.POSITIONS.index(obj.position) // 2
+            x, y = int((col + 0.5) * world.CELL + dx), int((row + 0.5) * world.CELL + dy)
+            got = picture[:, y, x].int()
+            # 줄이기(LANCZOS)가 한 색으로 칠한 안쪽을 바꾸는 것은 반올림 1 이내다
+            assert (got - torch.tensor(world.RGB[obj.color])).abs().max() <= 1, (scene, obj)
 
 
 @pytest.mark.parametrize("word, pair, expected", [

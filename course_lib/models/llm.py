@@ -1,13 +1,12 @@
 """언어 모델(LLM): 아주 작은 `Qwen3ForCausalLM`.
 
 Qwen3-8B와 같은 클래스, 같은 모듈 이름(q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)을
-쓰므로 원문의 LoRA 대상 모듈(target modules) 이름이 그대로 통한다. 크기만 작다.
+쓰므로 원문의 LoRA 대상 모듈(target modules) 이름이 그대로 통한다(이름 묶음은 `course_lib.lora.LINEAR_MODULES`
+한곳에 있다). 크기만 작다.
 """
 from __future__ import annotations
 
 from transformers import Qwen3Config, Qwen3ForCausalLM
-
-LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def mini_qwen3_config(vocab_size: int, pad_id: int, eos_id: int) -> Qwen3Config:

@@ -9,6 +9,7 @@
 미니 월드의 `vision.VisionEncoder`는 48×48 그림과 자기 정규화 상수(0.5, 0.25)를 가정하므로,
 실제 인코더에는 `RealVisionEncoder`를 쓴다: open_clip 모델의 `preprocess_cfg`(CLIP의 평균·표준편차)로
 정규화하고 그 모델의 그림 크기(224)를 확인한다. ViT-L/14는 224×224에서 16×16=256개 패치 토큰을 낸다.
+층을 골라 패치 토큰을 내는 부분은 둘이 같다(`vision.PatchEncoder`).
 
 채점기(scorer): "SigLIP 점수"는 SigLIP 모델이 있어야 정의된다(sigmoid(t·cos + b)). CLIP ViT-L/14
 `openai`는 SigLIP이 아니라 b가 없다. 그래서 실제 프리셋은 open_clip의 SigLIP 모델(`ViT-B-16-SigLIP`,
@@ -24,9 +25,10 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, Qwen3Config, Qwen3ForCausalLM
 
+from course_lib.errors import config_error
 from course_lib.models.llm import qwen3_8b_config
+from course_lib.models.vision import PatchEncoder
 from course_lib.precision import compute_dtype
-
 
 
 # ---------------------------------------------------------------- 설정(허브에서 받지 않고 손으로 적음)
@@ -63,7 +65,7 @@ class ModelSpec:
     def vision_config(self) -> dict:
         config = open_clip.get_model_config(self.vision_model)
         if config is None:
-            raise ValueError(f"vision_model: open_clip에 {self.vision_model!r} 모델이 없습니다 (vision_model: unknown)")
+            raise config_error("vision_model", f"open_clip에 {self.vision_model!r} 모델이 없습니다", "unknown")
         return config
 
 
@@ -94,17 +96,12 @@ def projector_parameter_count(vision_width: int, llm_hidden: int) -> int:
 
 # ---------------------------------------------------------------- 실제 인코더와 채점기
 
-class RealVisionEncoder(nn.Module):
-    """open_clip ViT의 끝에서 두 번째 층 패치 토큰(클래스 토큰 제외)을 내는 얼어 있는 인코더."""
+class RealVisionEncoder(PatchEncoder):
+    """실제 open_clip ViT의 인코더: 그 모델의 `preprocess_cfg`(CLIP의 평균·표준편차)로 정규화하고, 모델의 dtype으로
+    넣어 fp32로 낸다(프로젝터는 fp32)."""
 
     def __init__(self, visual: nn.Module, feature_layer: int = -2):
-        super().__init__()
-        self.visual = visual
-        self.feature_layer = feature_layer
-        self.num_layers = len(visual.transformer.resblocks)
-        self.hidden_size = visual.transformer.width
-        self.image_size = tuple(visual.image_size)
-        self.num_patches = (self.image_size[0] // visual.patch_size[0]) * (self.image_size[1] // visual.patch_size[1])
+        super().__init__(visual, feature_layer)
         cfg = visual.preprocess_cfg
         self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1), persistent=False)
@@ -118,12 +115,11 @@ class RealVisionEncoder(nn.Module):
         mean, std = self.mean.to(pixel_values.device), self.std.to(pixel_values.device)
         return (pixel_values.float() - mean) / std
 
+    def prepare(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.normalize(pixel_values).to(next(self.visual.parameters()).dtype)
+
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        dtype = next(self.visual.parameters()).dtype
-        index = self.feature_layer % self.num_layers
-        out = self.visual.forward_intermediates(self.normalize(pixel_values).to(dtype), indices=[index],
-                                                stop_early=True, intermediates_only=True, output_fmt="NLC")
-        return out["image_intermediates"][0].float()  # [B, 패치 수, 폭]; 프로젝터는 fp32
+        return super().forward(pixel_values).float()
 
 
 class OpenClipScorer(nn.Module):
@@ -132,8 +128,8 @@ class OpenClipScorer(nn.Module):
     def __init__(self, model: nn.Module, tokenizer: Callable):
         super().__init__()
         if getattr(model, "logit_bias", None) is None:
-            raise ValueError("scorer_model: SigLIP 점수에는 logit_bias(b)가 있는 SigLIP 모델이 필요합니다 "
-                             "(scorer_model: not a SigLIP model)")
+            raise config_error("scorer_model", "SigLIP 점수에는 logit_bias(b)가 있는 SigLIP 모델이 필요합니다",
+                               "not a SigLIP model")
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         cfg = model.visual.preprocess_cfg

@@ -80,11 +80,12 @@ def normalize_pixels(pixel_values: torch.Tensor) -> torch.Tensor:
     return (pixel_values - PIXEL_MEAN) / PIXEL_STD
 
 
-class VisionEncoder(nn.Module):
-    """ViT의 끝에서 두 번째 층(penultimate layer) 패치 토큰을 내는 얼어 있는 인코더.
+class PatchEncoder(nn.Module):
+    """open_clip ViT(`visual`)의 한 층 패치 토큰을 내는 얼어 있는 인코더의 뼈대. 미니 월드의 `VisionEncoder`와
+    실제 규모의 `real.RealVisionEncoder`가 이것을 물려받고, 입력을 인코더 범위로 바꾸는 `prepare`만 다르다.
 
-    LLaVA처럼 마지막 층이 아니라 끝에서 두 번째 층을 쓴다. 마지막 층은 대조 학습(contrastive)의
-    전역 임베딩에 맞춰져 있어 패치별 정보가 덜 남는다.
+    `feature_layer`는 LLaVA처럼 기본이 끝에서 두 번째 층(-2)이다. 마지막 층은 대조 학습(contrastive)의
+    전역 임베딩에 맞춰져 있어 패치별 정보가 덜 남는다. 클래스 토큰은 내지 않는다.
     """
 
     def __init__(self, visual: nn.Module, feature_layer: int = -2):
@@ -93,11 +94,22 @@ class VisionEncoder(nn.Module):
         self.feature_layer = feature_layer
         self.num_layers = len(visual.transformer.resblocks)
         self.hidden_size = visual.transformer.width
-        grid = world.IMAGE_SIZE // visual.patch_size[0]
-        self.num_patches = grid * grid
+        self.image_size = tuple(visual.image_size)
+        self.num_patches = (self.image_size[0] // visual.patch_size[0]) * (self.image_size[1] // visual.patch_size[1])
+
+    def prepare(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """그림 → 인코더 입력(정규화). 물려받는 클래스가 정한다."""
+        raise NotImplementedError
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         index = self.feature_layer % self.num_layers
-        out = self.visual.forward_intermediates(normalize_pixels(pixel_values), indices=[index],
+        out = self.visual.forward_intermediates(self.prepare(pixel_values), indices=[index],
                                                 stop_early=True, intermediates_only=True, output_fmt="NLC")
         return out["image_intermediates"][0]  # [B, 패치 수, 폭]
+
+
+class VisionEncoder(PatchEncoder):
+    """미니 월드의 인코더: 48×48 그림을 이 강의의 정규화 상수(`normalize_pixels`)로 바꿔 넣는다."""
+
+    def prepare(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return normalize_pixels(pixel_values)

@@ -52,7 +52,6 @@ from course_lib import REPO_ROOT
 from course_lib.tooling.glossary import GPU_PRODUCT_RE, output_text
 
 MEMORY_UNITS = ("GiB", "MiB", "KiB", "TiB", "GB", "MB", "KB", "kB", "TB")
-SIZE_SUFFIXES = ("B", "K", "M")  # 붙여 쓴 모델·데이터 크기: 8B, 1.7B, 558K
 KOREAN_UNITS = {"천": 1000, "만": 10_000, "억": 10**8, "조": 10**12}
 # 만·천 단위 어림수. "만"은 조사(64만 다룬다 = 64만)일 수 있어서, 뒤에 세는 말이나 수가 올 때만 단위로 읽는다
 KOREAN_NUMBER = (r"(?:천|억|조|만(?=\s?(?:\d|개|장|명|걸음|토큰|파라미터|단어|쌍|번|줄|건|바이트|회|여)))"
