@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib import evaluate, quiet, world
+from course_lib.errors import config_error
 from course_lib.models import pretrained
 from course_lib.training.config import LoraSettings, StageConfig, TrainConfig
 from course_lib.training.data import SceneCaptionData
@@ -46,10 +47,6 @@ ATTRIBUTES = ("count", "position", "size", "color", "shape")
 GROUPS = ("projector", "lora")
 
 
-def _refuse(key: str, ko: str, en: str) -> None:
-    raise ValueError(f"{key}: {ko} ({key}: {en})")
-
-
 @dataclass(frozen=True)
 class Recipe:
     """두 단계 설정(보통 `presets.mini()`의 것)과 학습 그림 수. 세 실험군이 모두 여기서 나온다."""
@@ -61,20 +58,20 @@ class Recipe:
     def __post_init__(self):
         s1, s2 = self.stage1, self.stage2
         if s1.lr_lora != 0 or s2.lr_lora <= 0:
-            _refuse("stage1", f"1단계는 LoRA 학습률 0, 2단계는 0보다 커야 합니다. 받은 값 {s1.lr_lora}, {s2.lr_lora}",
+            raise config_error("stage1", f"1단계는 LoRA 학습률 0, 2단계는 0보다 커야 합니다. 받은 값 {s1.lr_lora}, {s2.lr_lora}",
                     "stage 1 trains the projector only, stage 2 trains LoRA")
         if (s1.batch_size, s1.grad_accum) != (s2.batch_size, s2.grad_accum):
-            _refuse("stage2", "두 단계의 배치와 누적이 같아야 걸음 수와 본 샘플을 맞출 수 있습니다",
+            raise config_error("stage2", "두 단계의 배치와 누적이 같아야 걸음 수와 본 샘플을 맞출 수 있습니다",
                     "both stages need the same batch size and accumulation")
         if self.n_train <= 0 or self.n_train % self.samples_per_step:
-            _refuse("n_train", f"한 걸음의 샘플 수 {self.samples_per_step}의 배수여야 합니다(epoch이 딱 떨어지게). 받은 값 "
+            raise config_error("n_train", f"한 걸음의 샘플 수 {self.samples_per_step}의 배수여야 합니다(epoch이 딱 떨어지게). 받은 값 "
                     f"{self.n_train}", "must be a positive multiple of batch_size × grad_accum")
 
     @classmethod
     def from_preset(cls, preset: TrainConfig, n_train: int, lr_lora: float | None = None) -> "Recipe":
         """프리셋의 두 단계를 그대로 쓰고 학습 그림 수만 바꾼다. `lr_lora`를 주면 2단계의 LoRA 학습률만 바꾼다."""
         if len(preset.stages) != 2:
-            _refuse("stages", f"단계가 둘인 프리셋이어야 합니다. 받은 단계 {len(preset.stages)}개", "need two stages")
+            raise config_error("stages", f"단계가 둘인 프리셋이어야 합니다. 받은 단계 {len(preset.stages)}개", "need two stages")
         stage1, stage2 = preset.stages
         if lr_lora is not None:
             stage2 = replace(stage2, lr_lora=lr_lora)
@@ -101,7 +98,7 @@ class Recipe:
         if arm == RESTART:
             return self.stage1, self.stage2
         if arm not in ARMS:
-            _refuse("arm", f"{ARMS} 가운데 하나여야 합니다. 받은 값 {arm!r}", "unknown arm")
+            raise config_error("arm", f"{ARMS} 가운데 하나여야 합니다. 받은 값 {arm!r}", "unknown arm")
         epochs = self.stage1.epochs + self.stage2.epochs  # 한 번에 학습: 2단계 설정을 처음부터 끝까지
         if arm == SINGLE:
             return (replace(self.stage2, name="single", epochs=epochs, lora_delay_steps=0),)
@@ -119,9 +116,9 @@ class Arm:
 
     def __post_init__(self):
         if self.arm not in ARMS:
-            _refuse("arm", f"{ARMS} 가운데 하나여야 합니다. 받은 값 {self.arm!r}", "unknown arm")
+            raise config_error("arm", f"{ARMS} 가운데 하나여야 합니다. 받은 값 {self.arm!r}", "unknown arm")
         if self.eval_split not in ("val", "test"):
-            _refuse("eval_split", f"'val' 또는 'test'여야 합니다. 받은 값 {self.eval_split!r}", "must be val or test")
+            raise config_error("eval_split", f"'val' 또는 'test'여야 합니다. 받은 값 {self.eval_split!r}", "must be val or test")
 
     def config(self) -> TrainConfig:
         return TrainConfig(stages=self.recipe.stages(self.arm), lora=self.recipe.lora, seed=self.seed,

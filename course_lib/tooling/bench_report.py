@@ -54,7 +54,7 @@ def speed_table(bench: dict) -> list[str]:
         rates = [f"{med(s, 'steps_per_s'):.2f}({med(s, 'median_step_ms'):.0f} ms)" for s in stages]
         util = " / ".join(f"{med(s, 'utilisation'):.2f}" for s in stages)
         pad = f"{statistics.median(r['stages'][stages[-1]]['padding_fraction'] for r in runs):.0%}"
-        exact = ", ".join(sorted({f"{r['test_exact']:.3f}" for r in runs}))
+        exact = ", ".join(sorted({f"{r['test_exact']:.3f}" for r in runs if r["test_exact"] is not None})) or "—"
         label = f"`{name}`" + (" (기준)" if name == base else "")
         lines.append(f"| {label} | {preset['median_wall_s']:.0f}초 | {preset['wall_ratio_to_baseline']:.2f}× | "
                      f"{runs[0]['global_steps']} | {rates[0]} | {rates[-1]} | {util} | {pad} | {exact} |")
@@ -166,6 +166,42 @@ def merge_verdict(search: dict, wall_seconds: dict[str, float] | None = None) ->
     else:
         chosen, why = None, "empty"
     return {"rows": rows, "chosen": chosen, "why": why}
+
+
+def stage1_exact(run: dict) -> float | None:
+    """1단계만 마친 모델의 검증 정확 일치(1단계 마지막 epoch의 평가). 탐색 기록의 실행 하나에서."""
+    stage1 = [e for e in run["evals"] if e["stage"] == "stage1"]
+    return stage1[-1]["acc_exact"] if stage1 else None
+
+
+WHY = {"passes": "규칙을 통과한 후보 가운데 `bench_train.py`로 잰 본 작업이 가장 빠른 것",
+       "fallback-finalists": "통과한 후보가 없어, 결선 후보 가운데 시드 0~4 평균이 가장 높은 것",
+       "fallback-screened": "결선 후보가 없어, 선별 후보 가운데 시드 0·1·2 평균이 가장 높은 것",
+       "needs-bench": "통과한 후보가 있지만 아직 속도를 재지 않았다(`bench_train.py`)", "empty": "기록 없음"}
+
+
+def merge_search_table(search: dict, wall_seconds: dict[str, float] | None = None) -> list[str]:
+    """토큰 합치기 탐색의 표: 후보마다 시드별 검증 정확 일치, 선별 평균, 시드 0~4 평균·최소, 1단계만의 값, 판정."""
+    verdict = merge_verdict(search, wall_seconds)
+    seeds = SEARCH_SEEDS + FINAL_SEEDS
+    runs = defaultdict(dict)
+    for run in search["runs"]:
+        runs[run["candidate"]][run["seed"]] = run
+    lines = ["| 후보 | 무엇을 바꿨나 | 걸음 | 검증 정확 일치(시드 0 / 1 / 2 / 3 / 4) | 선별 평균 | 시드 0~4 평균 / 최소 | "
+             "1단계만(시드 평균) | 판정 |", "|---|---|---|---|---|---|---|---|"]
+    for row in verdict["rows"]:
+        by_seed = runs[row["candidate"]]
+        first = next(iter(by_seed.values()))
+        vals = " / ".join(f"{row['val_exact'][s]:.3f}" if s in row["val_exact"] else "—" for s in seeds)
+        stage1 = [v for r in by_seed.values() if (v := stage1_exact(r)) is not None]
+        stage1_text = f"{statistics.mean(stage1):.3f}" if stage1 else "—"
+        every = f"{row['mean']:.3f} / {row['min']:.3f}" if row["confirmed"] else "—"
+        call = ("통과" if row["passes"] else "결선, 못 미침" if row["confirmed"] else "결선" if row["finalist"]
+                else "탈락" if row["screened"] else "덜 돎")
+        mark = " ← 고름" if row["candidate"] == verdict["chosen"] else ""
+        lines.append(f"| `{row['candidate']}`{mark} | {first['description']} | {first['steps']} | {vals} | "
+                     f"{row['screen_mean']:.3f} | {every} | {stage1_text} | {call} |")
+    return lines
 
 
 def chosen_candidate(search: dict) -> str | None:

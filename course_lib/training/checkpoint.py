@@ -28,7 +28,8 @@ from accelerate.utils import gather_object
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from course_lib.errors import CheckpointError, ConfigError
+from course_lib.assets import sha256_file
+from course_lib.errors import CheckpointError, ConfigError, config_leaves
 from course_lib.training.config import TrainConfig
 from course_lib.training.data import epoch_order
 from course_lib.training.freezing import is_lora_parameter
@@ -191,10 +192,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_checkpoint(directory: Path, vlm, optimizer, trainer_state: dict, config: TrainConfig,
                      rng: tuple[dict, dict] | None = None) -> Path:
     """체크포인트를 `directory.tmp-*`에 다 쓰고 fsync한 뒤 이름을 바꾼다. 도중에 죽으면 임시 폴더만 남는다(다음 실행이
@@ -217,7 +214,7 @@ def write_checkpoint(directory: Path, vlm, optimizer, trainer_state: dict, confi
         save_file(weights, tmp / "trainable.safetensors")
         if optimizer is not None:
             save_file(state_tensors, tmp / "trainer_state.safetensors", metadata=metadata)
-        sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+        sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
         (tmp / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + "\n", encoding="utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
@@ -278,7 +275,7 @@ def verify_checksums(directory: Path) -> None:
         path = Path(directory) / name
         if not path.is_file():
             raise _damaged(directory, f"{name}이(가) 없습니다")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise _damaged(directory, f"{name}의 SHA-256이 저장할 때와 다릅니다(잘렸거나 바뀜)")
 
 
@@ -308,14 +305,7 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict, dict, TrainConfig | No
 
 def config_changes(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """두 설정에서 다른 칸(`lora.r: 4 → 8`). 체크포인트 간격은 결과와 무관해 뺀다."""
-    def flat(value, prefix=""):
-        if isinstance(value, dict):
-            return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}{key}.").items()}
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            return {k: v for i, item in enumerate(value) for k, v in flat(item, f"{prefix}{i}.").items()}
-        return {prefix[:-1]: value}
-
-    a, b = (flat(json.loads(c.to_json())) for c in (saved, current))
+    a, b = (config_leaves(json.loads(c.to_json())) for c in (saved, current))
     return [f"{k}: {json.dumps(a.get(k))} → {json.dumps(b.get(k))}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and k != "checkpoint_every"]
 

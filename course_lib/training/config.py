@@ -7,7 +7,6 @@ true/false가 오면 안 된다), 다음에 범위. 틀린 값은 그 칸 이름
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -16,7 +15,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from peft import LoraConfig
 
 from course_lib import lora as lora_math
-from course_lib.errors import ConfigError, config_error
+from course_lib.errors import ConfigError, config_error, did_you_mean
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
@@ -229,8 +228,7 @@ def _object(cls, data, path: str) -> dict:
     names = [f.name for f in fields(cls)]
     for key in data:
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=2, cutoff=0.6)
-            hint = f" '{close[0]}'을(를) 뜻했나요?" if close else ""
+            hint = did_you_mean(key, names)
             full = f"{path}.{key}" if path else str(key)
             raise config_error(full, f"설정에 없는 칸입니다.{hint} 가능한 칸: {', '.join(names)}", "unknown key")
     for f in fields(cls):

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from functools import cached_property
 from typing import Sequence
@@ -68,5 +67,6 @@ def length_grouped_order(order: Sequence[int], lengths: Sequence[int], batch_siz
 
 
 def hash_int(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:6], "little")
+    """(seed, 단계, epoch …) → 난수 생성기의 시드(`world.stable_int`: 프로세스·기계와 상관없이 같다)."""
+    return world.stable_int(repr(parts), 6)
 

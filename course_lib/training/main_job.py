@@ -22,7 +22,8 @@ from accelerate import PartialState
 from course_lib import plots, presets, quiet, real_data, world
 from course_lib.evaluate import caption_accuracy, evaluate_vlm
 from course_lib.models import real
-from course_lib.errors import AssetError, ConfigError, DataFormatError, check_output_folder, config_error, one_line
+from course_lib.errors import (AssetError, ConfigError, DataFormatError, check_output_folder, config_error,
+                               config_leaves, one_line)
 from course_lib.models.pretrained import load_parts
 import course_lib.training.checkpoint as ckpt
 from course_lib.training.config import TrainConfig
@@ -68,17 +69,8 @@ def read_config_text(path: Path) -> str:
     return text
 
 
-def _leaves(node, prefix: str = "") -> list[str]:
-    """설정 사전의 모든 칸 경로(`stages.0.lr_projector`, `lora.r` …)."""
-    if isinstance(node, dict):
-        return [p for k, v in node.items() for p in _leaves(v, f"{prefix}{k}.")]
-    if isinstance(node, list) and node and isinstance(node[0], dict):
-        return [p for i, v in enumerate(node) for p in _leaves(v, f"{prefix}{i}.")]
-    return [prefix[:-1]]
-
-
 def _unknown_key(key: str, data: dict) -> Exception:
-    paths = _leaves(data)
+    paths = list(config_leaves(data))
     last = key.rsplit(".", 1)[-1]
     close = ([p for p in paths if p.rsplit(".", 1)[-1] == last]
              or [p for p in paths if p.rsplit(".", 1)[-1].startswith(last)]

@@ -4,18 +4,16 @@
 `training.freezing.set_trainable`이 정하고, 옵티마이저는 그것을 읽기만 한다. 스케줄은
 `torch.optim.lr_scheduler.LambdaLR`에 배수 함수 하나를 준다. "LoRA만 늦게 켜기"(`StageConfig.lora_delay_steps`,
 노트북 01의 통제 비교)는 스케줄이 아니라 학습기가 그 걸음들의 LoRA 기울기를 버려서 한다(`Trainer._train_step`).
-
-transformers의 `get_cosine_schedule_with_warmup`은 예열이 끝난 뒤부터 코사인을 시작하고 0걸음의 배수가 0이라,
-이 강의의 스케줄(예열과 코사인을 곱하고, 0걸음에 1/예열)과 값이 달라 결과가 바뀐다. 그래서 식을 여기 적는다.
+배수의 식(예열 × 코사인)은 사전학습과 함께 쓰므로 `course_lib.schedule`에 있다.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 
 from course_lib.errors import CourseError
+from course_lib.schedule import warmup_cosine
 from course_lib.training.config import LoraSettings, StageConfig
 from course_lib.training.freezing import expected_counts, trainable_counts
 
@@ -44,19 +42,6 @@ def build_optimizer(vlm, stage: StageConfig, settings: LoraSettings) -> torch.op
                                   f"실제 {counts}, 기대 {expected}")
     # foreach=True: 파라미터 묶음을 한 번에 갱신(GPU에서는 원래 기본값). CPU에서도 값은 같고 걸음마다 몇 ms 빠르다.
     return torch.optim.AdamW(groups, weight_decay=stage.weight_decay, foreach=True)
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int, cosine: bool = True) -> Callable[[int], float]:
-    """걸음 → 학습률 배수: min(1, (걸음+1)/예열) × ½(1 + cos(π·걸음/전체)). cosine=False면 예열만.
-
-    강의의 모든 학습(사전학습, 두 단계)이 이 식 하나를 쓴다.
-    """
-    def factor(step: int) -> float:
-        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-        if not cosine:
-            return warm
-        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
-    return factor
 
 
 def lr_factor(stage: StageConfig, total_steps: int) -> Callable[[int], float]:

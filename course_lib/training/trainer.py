@@ -258,15 +258,16 @@ class Trainer:
         record = {"stage": stage.name, "epoch": epoch + 1, "global_step": self.global_step}
         if self.config.eval_every_epoch:
             record.update(self.evaluate())
-            record["is_best"] = self.best is None or record["siglip_score"] > self.best["siglip_score"]
-            if record["is_best"]:
+            is_best = self.best is None or record["siglip_score"] > self.best["siglip_score"]
+            if is_best:
                 self.best = {k: v for k, v in record.items() if k != "captions"}
                 if self.out_dir and self.accelerator.is_main_process:
                     ckpt.write_checkpoint(self.out_dir / "checkpoints" / "best", self.model, None, {}, self.config)
+            record["is_best"] = is_best
             score = (f"정확 일치 {record['acc_exact']:.3f}" if "acc_exact" in record
                      else f"검증 손실 {record.get('val_loss', float('nan')):.4f}")
             self.log(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}: SigLIP 점수 {record['siglip_score']:.4f}, "
-                     f"{score}" + ("  ← 최고" if record["is_best"] else ""))
+                     f"{score}" + ("  ← 최고" if is_best else ""))
         self.history.evals.append(record)
         self._write_metrics({"type": "eval", **record})
         self._save_step_checkpoint(optimizer, scheduler, stage_index, epoch + 1, 0)
