@@ -10,7 +10,7 @@
 
 실행마다 README 명령 1의 본 작업(`python -m course_lib train --preset P`)을 새 프로세스로 그대로 돌리고(부품 읽기, 두 단계,
 epoch마다 검증, test 평가, 그림까지), `summary.json`과 `metrics.jsonl`에서 잰다. 순서는 ABAB…라서 기계의 느린 흔들림이
-두 레시피에 고르게 섞인다. 결과는 `bench/results/bench_train.json`에 쓰고, `python -m course_lib badges`가 README의
+두 레시피에 고르게 섞인다. 결과는 `bench/results/bench_train.json`에 쓰고, `python -m course_lib readme`가 README의
 "본 작업의 시간과 속도" 표를 이 파일에서 만든다(숫자를 손으로 옮겨 적지 않는다).
 
 활용률(utilisation) = 모델 FLOP/초 ÷ 같은 실행, 같은 스레드 수에서 잰 행렬곱 최고 FLOP/초. 모델 FLOP은 설정과

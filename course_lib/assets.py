@@ -139,6 +139,13 @@ def verify_assets(data_dir: str | os.PathLike | None = None) -> list[AssetCheck]
     return results
 
 
+def assets_intact(data_dir: str | os.PathLike | None = None) -> bool:
+    """매니페스트가 있고, 자산 파일(`ASSET_FILES`)을 모두 적고, 적힌 모든 파일의 해시가 맞는가.
+    `pretrain`이 온전한 data/를 덮어쓰지 않으려고 묻는다(없거나 손상된 data/는 다시 만든다)."""
+    checks = verify_assets(data_dir)
+    return set(ASSET_FILES) <= {c.path for c in checks} and all(c.ok for c in checks)
+
+
 def require_asset(relpath: str, data_dir: str | os.PathLike | None = None) -> Path:
     """검증된 자산 파일의 경로. 없거나, 해시가 다르거나, 매니페스트가 없으면 `AssetError`."""
     root = _resolve_dir(data_dir)

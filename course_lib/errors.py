@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import os
+from dataclasses import fields
 from pathlib import Path
 
 
@@ -80,3 +83,28 @@ def check_output_folder(path: Path, key: str = "out") -> None:
     parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise config_error(key, f"{parent}에 폴더를 만들 수 없습니다(파일이거나 쓰기 권한이 없음)", "cannot write here")
+
+
+def shown(value) -> str:
+    """받은 값을 학습자가 친 모양(JSON)으로: "abc", true, 1.5, NaN."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check_types(obj) -> None:
+    """데이터클래스의 칸마다 선언된 종류(int, float, bool, str)인지 본다. bool은 정수로 치지 않는다."""
+    for f in fields(obj):
+        value, key = getattr(obj, f.name), f.name
+        if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise config_error(key, f"정수여야 합니다. 받은 값 {shown(value)}", "must be an integer")
+        if f.type == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise config_error(key, f"수여야 합니다. 받은 값 {shown(value)}", "must be a number")
+            if not math.isfinite(value):
+                raise config_error(key, f"유한한 수여야 합니다. 받은 값 {shown(value)}", "must be finite")
+        if f.type == "bool" and not isinstance(value, bool):
+            raise config_error(key, f"true 또는 false여야 합니다. 받은 값 {shown(value)}", "must be true or false")
+        if f.type == "str" and not isinstance(value, str):
+            raise config_error(key, f"글자열이어야 합니다. 받은 값 {shown(value)}", "must be a string")

@@ -55,20 +55,22 @@ PIECE_LABELS = {
     "cuda_context": "CUDA 문맥(가정)",
 }
 TOTAL_LABEL = "합계(total)"
-# 한 단계 동안만: 예전 코드가 한국어 이름으로 읽어도 같은 값을 준다(doctor.py가 키로 바뀌면 지운다).
-LEGACY_LABEL_KEYS = {label: key for key, label in PIECE_LABELS.items()}
 
 
 class Pieces(dict):
-    """조각 키 → 바이트. 모르는 키는 조용히 0이 되지 않고 KeyError를 낸다(`.get`은 dict처럼 기본값)."""
+    """조각 키 → 바이트. 읽는 쪽의 오타나 옛 이름(표시 이름 "CUDA 문맥(가정)" 같은)은 조용히 0이 되지 않고 KeyError다.
+
+    `pieces[key]`: 이 추정에 없는 키는 KeyError. `pieces.get(key, 기본값)`: `PIECE_LABELS`에 있는 키가 이 추정에만
+    없을 때(예: mini에는 `cuda_context`가 없다) 기본값, `PIECE_LABELS`에 없는 키는 KeyError."""
 
     def __missing__(self, key):
-        if key in LEGACY_LABEL_KEYS:
-            return self[LEGACY_LABEL_KEYS[key]]
         raise KeyError(f"메모리 조각 {key!r}이 없습니다. 있는 키: {sorted(self)} (unknown memory piece)")
 
     def get(self, key, default=None):
-        return self[key] if key in self or key in LEGACY_LABEL_KEYS else default
+        if key not in PIECE_LABELS:
+            raise KeyError(f"메모리 조각의 키 {key!r}은(는) 없는 이름입니다. 키는 PIECE_LABELS의 ASCII 이름입니다: "
+                           f"{sorted(PIECE_LABELS)} (unknown memory piece)")
+        return super().get(key, default)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """사전학습(pretraining): 미니 월드의 토크나이저, SigLIP 시각 인코더, Qwen3 LLM을 만들어 `data/`에 저장한다.
 
 `python -m course_lib pretrain`이 이 모듈의 `pretrain()`을 부른다. 만들어진 파일의 해시, 명령, 시드,
-라이브러리 버전, 걸린 시간, 측정값(검색 정확도, 퍼플렉서티)이 `data/MANIFEST.json`에 남는다.
+라이브러리 버전, 걸린 시간, 측정값(검색 정확도, 퍼플렉서티)이 `data/MANIFEST.json`에 남는다. 명령은 매니페스트와
+모두 맞는(온전한) 자산 폴더를 `--force` 없이는 덮어쓰지 않는다(없거나 손상된 폴더는 다시 만든다).
 
 - 토크나이저: train 분할 캡션으로 학습한 바이트 수준 BPE.
 - SigLIP: 그림과 캡션 짝으로 `open_clip.loss.SigLipLoss`를 줄인다(대조 학습, contrastive learning).
@@ -33,9 +34,8 @@ from course_lib.models import llm as llm_lib
 from course_lib.evaluate import context_reading_accuracy, retrieval_accuracy, text_perplexity, tokenize_for_siglip
 from course_lib.models import vision
 from course_lib.models.vlm import encode_captions
-from course_lib.errors import ConfigError, check_output_folder, config_error
-from course_lib.training.config import check_types
-from course_lib.training.optim import warmup_cosine
+from course_lib.errors import ConfigError, check_output_folder, check_types, config_error
+from course_lib.schedule import warmup_cosine
 
 
 
@@ -203,10 +203,21 @@ def config_from_args(args) -> PretrainConfig:
         raise
 
 
+def refuse_intact_assets(out_dir: Path) -> None:
+    """온전한 자산 폴더는 --force 없이 덮어쓰지 않는다. 커밋된 노트북 출력은 모두 data/의 가중치에 기댄다.
+    없거나 손상된 자산은 묻지 않고 다시 만든다: 손상된 data/에 보이는 고침(`assets.REBUILD_COMMAND`)이 그대로 통한다."""
+    if assets.assets_intact(out_dir):
+        raise config_error("force", f"{out_dir}의 자산이 매니페스트와 모두 맞습니다(온전함). 다시 만들면 커밋된 노트북 "
+                           f"출력이 기대는 가중치가 바뀝니다. 그래도 덮어쓰려면 --force를 붙이고, 비교용이면 --out으로 "
+                           f"다른 폴더를 주세요. 아무것도 바꾸지 않았습니다", "assets intact; pass --force to overwrite")
+
+
 def run(args) -> int:
     cfg = config_from_args(args)
     out_dir = Path(args.out) if getattr(args, "out", None) else data_dir()
     check_output_folder(out_dir)  # 학습을 시작하기 전에(몇 분 뒤가 아니라)
+    if not getattr(args, "force", False):
+        refuse_intact_assets(out_dir)
     quiet.install()
     words = getattr(args, "command_line", None)
     command = "python -m course_lib " + " ".join(words) if words and len(words) > 1 else None

@@ -41,14 +41,26 @@ class _DropMessages(logging.Filter):
 
 
 def install() -> None:
-    """표의 경고를 거르고, 가중치를 읽을 때의 transformers 진행 막대를 끈다(작은 모델은 순식간이라 막대만 남는다).
-    여러 번 불러도 한 번과 같다."""
+    """표의 경고를 거르고, transformers 자신의 진행 막대만 끈다. 여러 번 불러도 한 번과 같다.
+
+    끄는 것: transformers가 `logging.tqdm`으로 그리는 막대 — `from_pretrained`의 "Loading weights"(data/의 작은
+    LLM은 순식간이라 노트북 출력에 막대만 남는다)와 `save_pretrained`의 "Writing model shards"(사전학습).
+    끄지 않는 것: huggingface_hub의 내려받기 막대. colab/full 프리셋은 처음에 수 GiB를 받으므로 진행이 보여야 한다.
+    `transformers.utils.logging.disable_progress_bar()`는 허브의 막대까지 전역으로 끄므로, 부르기 전 허브의 상태
+    (켬; 또는 사용자가 HF_HUB_DISABLE_PROGRESS_BARS=1로 끈 상태)를 되돌려 놓는다."""
     install_log_filters()
     for category, pattern, module, _why in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category, module=module)
-    from transformers.utils import logging as hf_logging  # transformers는 무겁다: 부를 때만
+    # transformers·huggingface_hub는 무겁다: 부를 때만
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hub_bars_shown = not are_progress_bars_disabled()
+    with warnings.catch_warnings():  # HF_HUB_DISABLE_PROGRESS_BARS=0이면 허브가 "끌 수 없다"고 경고한다: 바라던 대로다
+        warnings.simplefilter("ignore")
+        hf_logging.disable_progress_bar()
+    if hub_bars_shown:
+        enable_progress_bars()
 
 
 def install_log_filters() -> None:

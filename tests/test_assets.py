@@ -79,10 +79,6 @@ def test_missing_manifest(tmp_path, monkeypatch):
         assets.require_asset("llm.safetensors")
 
 
-def test_asset_error_is_runtime_error():
-    assert issubclass(assets.AssetError, RuntimeError)
-
-
 def test_unlisted_file(data):
     with pytest.raises(assets.AssetError, match="vision.safetensors"):
         assets.require_asset("vision.safetensors")

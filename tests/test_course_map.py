@@ -12,22 +12,21 @@ def write_notebook(path, start: str, end: str) -> None:
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
 
 
-def test_every_lesson_has_its_own_budget_and_only_01_and_06_get_more():
-    """DESIGN.md §5: 노트북 하나 3분, 실험 노트북 01은 6분. 06은 README의 본 작업을 줄이지 않고 돌리므로 5분(이슈 18)."""
-    budgets = {lesson.file[:2]: lesson.budget_minutes for lesson in course_map.LESSONS}
-    assert budgets["01"] == 6 and budgets["06"] == 5
-    assert all(minutes == course_map.NOTEBOOK_BUDGET_MIN == 3 for prefix, minutes in budgets.items()
-               if prefix not in ("01", "06"))
-
-
 def test_notebook_01_title_names_single_stage_training_not_stage_one():
     (lesson,) = [lesson for lesson in course_map.LESSONS if lesson.file.startswith("01_")]
     assert "한 번에 학습" in lesson.title and "1단계" not in lesson.title
 
 
+def lessons(**budgets):
+    """예산만 다른 가짜 노트북들: lessons(a=3, b=4.5) → a.ipynb(3분), b.ipynb(4.5분)."""
+    return tuple(course_map.Lesson(f"{name}.ipynb", name, "", "", budget_minutes=minutes)
+                 for name, minutes in budgets.items())
+
+
 def test_unmeasured_notebook_shows_its_own_budget(tmp_path):
-    labels = {lesson.file[:2]: course_map.cpu_time_label(lesson, tmp_path) for lesson in course_map.LESSONS}
-    assert labels["01"] == "목표 ≤ 6분" and labels["02"] == "목표 ≤ 3분"
+    plain, longer = lessons(plain=course_map.NOTEBOOK_BUDGET_MIN, longer=4.5)
+    assert course_map.cpu_time_label(plain, tmp_path) == f"목표 ≤ {course_map.NOTEBOOK_BUDGET_MIN}분"
+    assert course_map.cpu_time_label(longer, tmp_path) == "목표 ≤ 4.5분"
 
 
 def test_measured_minutes_span_first_cell_start_to_last_cell_end(tmp_path):
@@ -38,8 +37,7 @@ def test_measured_minutes_span_first_cell_start_to_last_cell_end(tmp_path):
 
 
 def test_over_budget_compares_each_notebook_with_its_own_budget(tmp_path):
-    by_prefix = {lesson.file[:2]: lesson for lesson in course_map.LESSONS}
-    for prefix in ("01", "02"):  # 둘 다 5분: 01(예산 6분)은 괜찮고 02(3분)는 넘는다
-        write_notebook(course_map.notebook_path(by_prefix[prefix], tmp_path),
-                       "2026-01-01T10:00:00Z", "2026-01-01T10:05:00Z")
-    assert course_map.over_budget(tmp_path) == {by_prefix["02"].file: (5.0, 3)}
+    generous, tight, unmeasured = lessons(generous=6, tight=3, unmeasured=1)
+    for lesson in (generous, tight):  # 둘 다 5분: 예산 6분은 괜찮고 3분은 넘는다. 잰 값이 없는 노트북은 빠진다
+        write_notebook(course_map.notebook_path(lesson, tmp_path), "2026-01-01T10:00:00Z", "2026-01-01T10:05:00Z")
+    assert course_map.over_budget(tmp_path, (generous, tight, unmeasured)) == {"tight.ipynb": (5.0, 3)}

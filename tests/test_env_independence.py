@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from nbval.plugin import find_comment_markers, find_metadata_tags, get_sanitize_patterns
 
+from course_lib.tooling.doctor import cpu_name
 from course_lib import REPO_ROOT
 from course_lib.tooling import colab
 
@@ -64,16 +65,6 @@ def strict_outputs(nb):
 def version_token(version: str) -> str:
     """'2.14.1'이 '12.14.10'이나 '2.14.15' 속이 아니라 따로 나올 때만 걸리게."""
     return rf"(?<![\w.]){re.escape(version)}(?![\d]|\.\d)"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def recorded_versions() -> dict[str, set[str]]:

@@ -3,7 +3,6 @@
 
 무엇을 검사하고 무엇을 검사하지 않는지는 GLOSSARY.md의 "테스트가 검사하는 것"과 `course_lib/tooling/glossary.py`에 있다.
 """
-import nbformat
 import pytest
 
 from course_lib import REPO_ROOT

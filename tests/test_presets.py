@@ -1,11 +1,9 @@
 """실제 프리셋(colab, full): meta 장치에서 구조를 만들고(다운로드 없음) 학습 파라미터 수와 메모리 추정의
 조각을 `course_lib.lora`/`course_lib.quant`의 산수와 맞춘다. doctor --preset의 한국어 판정."""
-import logging
-
 import pytest
 import torch
 
-from course_lib import lora, memory, preset_memory, presets, quant, training, weight_memory
+from course_lib import lora, memory, preset_memory, presets, training, weight_memory
 from course_lib.tooling import doctor
 from course_lib.models import real
 from course_lib.models.vlm import build_vlm
@@ -18,7 +16,6 @@ def meta_vlm(request):
     """meta 장치의 VLM(LoRA를 붙인 Qwen3 + 실제 ViT 인코더 + 프로젝터)과 그 프리셋."""
     name = request.param
     spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
-    logging.getLogger().setLevel(logging.ERROR)
     parts = real.build_meta_parts(spec)
     llm = training.add_lora(parts.llm, config.lora, config.gradient_checkpointing)
     vlm = build_vlm(parts.vision_encoder(), llm, seed=config.seed)
@@ -69,7 +66,14 @@ def test_meta_architecture_matches_the_arithmetic(meta_vlm):
         assert counts == training.expected_counts(vlm, stage, config.lora)
     assert counts["lora"] == lora.count_lora_parameters(llm_config, config.lora.r, config.lora.target_modules)
     if name == "full":
-        assert counts["lora"] == 43_646_976  # DESIGN §6: Qwen3-8B, r=16, 7모듈
+        # 손으로 센 값(Qwen3-8B 설정: hidden 4096, intermediate 12288, 36층, KV 머리 8 × 128 = 1024, vocab 151936).
+        # LoRA r=16은 모듈마다 16 × (입력 + 출력): q·o 16 × 8192 = 131,072씩, k·v 16 × 5120 = 81,920씩,
+        # gate·up·down 16 × 16384 = 262,144씩 → 층마다 2 × 131,072 + 2 × 81,920 + 3 × 262,144 = 1,212,416,
+        # × 36층 = 43,646,976.
+        assert counts["lora"] == 43_646_976
+        # 층마다 Linear: q·o 4096² = 16,777,216씩, k·v 4096 × 1024 = 4,194,304씩, gate·up·down 4096 × 12288 =
+        # 50,331,648씩 → 192,937,984, 정규화 2 × 4096 + q/k_norm 2 × 128 = 8,448 더해 192,946,432. × 36 = 6,946,071,552,
+        # 임베딩과 lm_head(묶지 않음) 2 × 151936 × 4096 = 1,244,659,712, 마지막 정규화 4096 → 8,190,735,360.
         assert n_base == 8_190_735_360
     print(f"\n{name}: 학습 파라미터 {counts}")
     print(preset_memory.estimate(name).table())
@@ -87,31 +91,22 @@ def test_real_encoder_gives_patch_tokens_on_meta(meta_vlm):
 
 
 @pytest.mark.parametrize("name", REAL)
-def test_memory_pieces_are_the_library_arithmetic(name):
+def test_memory_estimate_sums_its_pieces_and_only_activations_follow_the_micro_batch(name):
     spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
     est = preset_memory.estimate(name)
-    cfg, vision = spec.llm_config(), spec.vision_config()
-    stage = config.stages[-1]
-    n_lora = lora.count_lora_parameters(cfg, config.lora.r, config.lora.target_modules)
-    n_proj = real.projector_parameter_count(vision["vision_cfg"]["width"], cfg.hidden_size)
     p = est.pieces
-    assert p["llm_weights"] == weight_memory.quantized_model_bytes(cfg, "nf4+dq")
-    assert p["lora_state"] == 8 * n_lora + lora.adamw_state_bytes(n_lora) == 16 * n_lora
-    assert p["projector_state"] == 16 * n_proj
-    assert p["vision_weights"] == 2 * real.vit_parameter_count(vision)
-    seq = est.assumptions["seq_len"]
-    acts = memory.qwen3_activation_bytes(cfg, stage.batch_size, seq, 2, gradient_checkpointing=True)
-    assert p["llm_activations"] == acts["total"] - acts["loss"] + acts["recompute_peak"]
-    rows = stage.batch_size * seq
-    shapes = lora.decoder_linear_shapes(cfg)  # 드롭아웃 출력(2바이트) + 마스크(1바이트) + lora_B 입력, 다시 계산하는 층 하나
-    assert p["lora_activations"] == sum(3 * rows * shapes[m][0] + 2 * rows * config.lora.r for m in config.lora.target_modules)
-    assert est.assumptions["image_tokens"] == real.vit_patch_tokens(vision)
+    assert est.assumptions["image_tokens"] == real.vit_patch_tokens(spec.vision_config())
     assert est.total == sum(p.values())
-    if name == "full":  # DESIGN §6: NF4+DQ ≈ 6.07 GB (임베딩·lm_head는 16비트)
+    if name == "full":
+        # DESIGN §6: NF4+DQ ≈ 6.07 GB. 손으로: 층의 Linear 36 × 192,937,984 = 6,945,767,424개가 4비트(3,472,883,712 B)
+        # + 64개마다 absmax 1바이트(108,527,616 B) + 64 × 256개마다 4바이트(1,695,744 B); 임베딩·lm_head
+        # 1,244,659,712개와 정규화 308,224개는 16비트(2,489,319,424 + 616,448 B). 합 6,073,042,944 B ≈ 6.07 GB.
         assert round(weight_memory.to_gb(p["llm_weights"]), 2) == 6.07
-    # 마이크로 배치를 반으로(두 GPU DDP) 하면 활성값과 로짓만 준다
-    half = preset_memory.estimate(name, micro_batch=stage.batch_size // 2)
-    assert half.pieces["llm_weights"] == p["llm_weights"] and half.total < est.total
+    # 마이크로 배치를 반으로(두 GPU DDP) 하면 배치에 비례하는 조각(활성값, 로짓)만 줄고 나머지는 그대로다
+    half = preset_memory.estimate(name, micro_batch=config.stages[-1].batch_size // 2).pieces
+    smaller = {key for key in p if half[key] < p[key]}
+    assert smaller == {"llm_activations", "lora_activations", "logits_loss"}
+    assert all(half[key] == p[key] for key in p if key not in smaller)
 
 
 def test_pieces_have_ascii_keys_and_one_label_each():
@@ -131,11 +126,40 @@ def test_pieces_have_ascii_keys_and_one_label_each():
         preset_memory.MemoryEstimate("full", "cuda", {"new_piece": 1})
 
 
-def test_legacy_korean_labels_still_read_the_same_value_for_one_step():
-    est = preset_memory.estimate("full")
-    assert est.pieces["CUDA 문맥(가정)"] == est.pieces["cuda_context"] == preset_memory.CUDA_CONTEXT_BYTES
-    assert est.pieces.get("CUDA 문맥(가정)", 0) == preset_memory.CUDA_CONTEXT_BYTES
-    assert est.pieces.get("없는 조각", 7) == 7
+def test_unknown_piece_key_raises_instead_of_reading_zero():
+    """표시 이름("CUDA 문맥(가정)")이나 오타로 읽으면 0이 아니라 KeyError. 이름표에 있는 키가 이 추정에만 없으면
+    `.get`의 기본값(mini에는 GPU 문맥이 없다)."""
+    full, mini = preset_memory.estimate("full"), preset_memory.estimate("mini")
+    assert full.pieces["cuda_context"] == preset_memory.CUDA_CONTEXT_BYTES == 2**29  # 0.5 GiB
+    for wrong in ("CUDA 문맥(가정)", "cuda_contxt"):
+        with pytest.raises(KeyError, match="unknown memory piece"):
+            full.pieces.get(wrong, 0)
+        with pytest.raises(KeyError, match="unknown memory piece"):
+            full.pieces[wrong]
+    assert "cuda_context" not in mini.pieces and mini.pieces.get("cuda_context", 0) == 0
+
+
+def test_doctor_reports_the_assumed_cuda_context():
+    """doctor --preset의 안내 문장은 가정한 CUDA 문맥(2**29 바이트 = 0.5 GiB)을 키로 읽는다(0.0 GiB가 아니다)."""
+    report, _ = doctor.preset_report("full", gpu_bytes=80e9)
+    assert "CUDA 문맥 0.5 GiB는 가정값" in report
+
+
+def test_trainable_state_is_the_measured_adamw_bytes_per_parameter():
+    """프로젝터·LoRA 조각 = 학습 파라미터 수 × (AdamW 한 걸음 뒤 실제로 잡힌 fp32 가중치 + 기울기 + 두 모멘트의 바이트)."""
+    layer = torch.nn.Linear(8, 4)
+    optimizer = torch.optim.AdamW(layer.parameters())
+    layer(torch.ones(2, 8)).sum().backward()
+    optimizer.step()
+    tensors = [p for p in layer.parameters()] + [p.grad for p in layer.parameters()]
+    tensors += [t for state in optimizer.state.values() for t in state.values() if t.dim() > 0]
+    measured = sum(t.numel() * t.element_size() for t in tensors) / sum(p.numel() for p in layer.parameters())
+    for name in REAL:
+        spec, config = presets.REAL_MODELS[name], presets.get_preset(name)
+        cfg, width = spec.llm_config(), spec.vision_config()["vision_cfg"]["width"]
+        pieces = preset_memory.estimate(name).pieces
+        assert pieces["lora_state"] == measured * lora.count_lora_parameters(cfg, config.lora.r, config.lora.target_modules)
+        assert pieces["projector_state"] == measured * real.projector_parameter_count(width, cfg.hidden_size)
 
 
 def test_lora_rank_override_changes_only_the_lora_pieces():
@@ -172,7 +196,7 @@ def test_doctor_preset_prints_a_computed_estimate_and_a_korean_verdict(capsys):
     code = doctor.preset_main("full", gpu_gib=80)
     out = capsys.readouterr().out
     total = preset_memory.estimate("full").total / 2**30
-    assert code == 0 and f"합계(total)" in out and f"{total:8.2f} GiB" in out
+    assert code == 0 and "합계(total)" in out and f"{total:8.2f} GiB" in out
     assert "판정: 이 GPU에서 실행 가능" in out
     assert doctor.preset_main("full", gpu_gib=2) == 1
     assert "메모리 부족" in capsys.readouterr().out

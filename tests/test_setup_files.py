@@ -88,7 +88,9 @@ def test_pyproject_basics():
     project = data["project"]
     assert project["name"] == "course_lib" and project["requires-python"] == ">=3.10"
     names = {re.split(r"[<>=!~;\s\[]", req, maxsplit=1)[0].lower() for req in project["dependencies"]}
-    for needed in ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "open_clip_torch", "koreanize-matplotlib"):
+    # nbformat: 강의 도구(badges, readme, exercises, glossary)가 노트북을 읽는다. dev 묶음에만 딸려 오면 안 된다
+    for needed in ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "open_clip_torch", "koreanize-matplotlib",
+                   "nbformat"):
         assert needed in names, needed
     assert not any(req.replace(" ", "").startswith("torch==") for req in project["dependencies"]), "torch를 고정하지 않는다"
     assert project["scripts"]["course-lib"] == "course_lib.__main__:main"
@@ -151,7 +153,7 @@ def test_docs_do_not_tell_users_to_install_kernels(doc):
 def test_contributing_gives_the_exact_commands():
     text = (REPO_ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
     assert "jupyter nbconvert --to notebook --execute --inplace notebooks/" in text
-    assert "python -m course_lib badges" in text and "pytest --nbval" in text
+    assert "python -m course_lib badges" in text and "python -m course_lib readme" in text and "pytest --nbval" in text
 
 
 @pytest.fixture

@@ -60,8 +60,8 @@ def draw_nf4_block(block: torch.Tensor) -> Figure:
     ax.set_yticks([])
     ax.grid(False)
     stored = q.packed.numel() + 4
-    ax.set_title(f"③ 4비트 코드 {n}개(0–15) = {q.packed.numel()}바이트 + absmax float32 4바이트 "
-                 f"= {8 * stored / n:.2f}비트/값", fontsize=10)
+    ax.set_title(f"③ 4비트 코드 {n}개(0–15) = {q.packed.numel()}바이트\n+ absmax float32 4바이트 "
+                 f"= {8 * stored / n:.2f}비트/값", fontsize=10, linespacing=1.4)
 
     ax = axes[1, 1]
     ax.plot(index, values, "o", mfc="none", color="tab:gray", ms=5, label="원래 값")
@@ -90,7 +90,8 @@ def draw_double_quant(x: torch.Tensor, blocksize: int = quant.NF4_BLOCKSIZE) -> 
     ax.axhline(double.absmax_offset.item(), color="tab:green", ls="--", lw=1,
                label=f"빼 둔 평균 {double.absmax_offset.item():.4f}")
     worst = ((restored - original).abs() / original).max().item()
-    ax.set_title(f"블록 {shown}개의 absmax를 8비트 코드 {shown}개와 float32 하나로(상대 오차 최대 {worst:.2%})", fontsize=10)
+    ax.set_title(f"블록 {shown}개의 absmax를 8비트 코드 {shown}개와 float32 하나로\n(상대 오차 최대 {worst:.2%})",
+                 fontsize=10, linespacing=1.4)
     ax.set_xlabel(f"블록 번호(블록 하나 = 값 {blocksize}개)")
     ax.set_ylabel("absmax")
     ax.legend(fontsize=8)
@@ -101,6 +102,7 @@ def draw_double_quant(x: torch.Tensor, blocksize: int = quant.NF4_BLOCKSIZE) -> 
         "이중 양자화": [("4비트 코드", 4.0, "tab:blue"), (f"absmax 8비트 ÷ {blocksize}", 8 / blocksize, "tab:purple"),
                      (f"2단계 float32 ÷ ({blocksize}·{group})", 32 / (blocksize * group), "tab:green")],
     }
+    # 글은 막대 안(두꺼운 조각), 막대 위(합계), 막대 오른쪽(너무 얇은 조각)에만 둔다: 축이나 서로에 겹치지 않게.
     for i, (name, pieces) in enumerate(parts.items()):
         bottom = 0.0
         for label, bits, color in pieces:
@@ -108,17 +110,20 @@ def draw_double_quant(x: torch.Tensor, blocksize: int = quant.NF4_BLOCKSIZE) -> 
             if bits >= 1:  # 아래가 잘린 4비트 부분은 보이는 곳에 적는다
                 ax.text(i, 3.75, f"{label} {bits:.0f}", ha="center", va="center", fontsize=8, color="white")
             elif bits > 0.05:
-                ax.text(i, bottom + bits / 2, f"{label}\n{bits:.3f}", ha="center", va="center", fontsize=8, color="white")
-            else:  # 너무 얇아 막대 안에 글자가 들어가지 않는다
-                ax.annotate(f"{label} = {bits:.4f}", (i + 0.3, bottom + bits), (i + 0.05, bottom + 0.22), fontsize=8,
-                            color=color, arrowprops={"arrowstyle": "-", "color": color})
+                ax.text(i, bottom + bits / 2, f"{label}\n{bits:.3f}", ha="center", va="center", fontsize=8, color="white",
+                        linespacing=1.4)
+            else:  # 너무 얇아 막대 안에 글자가 들어가지 않는다: 막대 오른쪽 아래에 적고 선으로 잇는다
+                ax.annotate(f"{label}\n= {bits:.4f}", (i + 0.3, bottom + bits), (i + 0.4, bottom - 0.25), fontsize=8,
+                            color=color, ha="left", va="center", linespacing=1.4,
+                            arrowprops={"arrowstyle": "-", "color": color})
             bottom += bits
         measured = quant.bits_per_parameter(plain if name == "이중 양자화 없음" else double)
-        extra = "(빼 둔 평균 float32 하나 포함)" if name == "이중 양자화" else ""
-        ax.text(i, bottom + 0.04, f"식 {bottom:.4f}비트, 저장한 텐서로 잰 값 {measured:.4f}비트\n{extra}", ha="center",
-                va="bottom", fontsize=8)
+        extra = "\n(빼 둔 평균 float32 하나 포함)" if name == "이중 양자화" else ""
+        ax.text(i, bottom + 0.03, f"식 {bottom:.4f}비트\n저장한 텐서로 잰 값 {measured:.4f}비트{extra}", ha="center",
+                va="bottom", fontsize=8, linespacing=1.4)
     ax.set_xticks(range(len(parts)), list(parts))
-    ax.set_ylim(3.5, 4.7)
+    ax.set_xlim(-0.55, len(parts) - 1 + 1.05)
+    ax.set_ylim(3.5, 4.8)
     ax.set_ylabel("파라미터당 비트")
     ax.set_title(f"{tuple(x.shape)} 텐서의 파라미터당 비트", fontsize=10)
     return fig

@@ -1,4 +1,4 @@
-"""README의 "본 작업의 시간과 속도" 표를 `bench/results/`의 기록 파일에서 만든다(`python -m course_lib badges`).
+"""README의 "본 작업의 시간과 속도" 표를 `bench/results/`의 기록 파일에서 만든다(`python -m course_lib readme`).
 
 README의 측정값은 손으로 옮겨 적지 않는다. 벤치마크가 쓴 JSON이 하나뿐인 출처이고, 표는 이 모듈이 만든다:
 - `bench_train.json`(`python bench/bench_train.py`): 지난 레시피와 지금 레시피의 본 작업을 번갈아 잰 벽시계 시간, 걸음/초, 활용률

@@ -138,7 +138,7 @@ def check_torch_pair(versions: dict[str, str | None] | None = None) -> Check | N
                  f"`pip install -e \".[dev]\"` 로 둘을 함께 다시 설치하세요")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -151,7 +151,7 @@ def _cpu_name() -> str:
 def check_hardware() -> list[Check]:
     import torch  # doctor는 torch 없이 떠야 깨진 torch를 보고할 수 있다: torch는 쓰는 곳에서 부른다
 
-    checks = [Check("CPU", OK, f"{_cpu_name()}, {os.cpu_count()}코어, torch 스레드 {torch.get_num_threads()}")]
+    checks = [Check("CPU", OK, f"{cpu_name()}, {os.cpu_count()}코어, torch 스레드 {torch.get_num_threads()}")]
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         checks.append(Check("GPU", OK, f"{props.name}, {props.total_memory / 2**30:.1f} GiB (CUDA {torch.version.cuda})"))
@@ -280,7 +280,7 @@ def preset_report(name: str, data_dir=None, gpu_bytes: float | None = None) -> t
         fits = False
     lines += [f"  - {verdict(est, nbytes, gpu)}" for gpu, nbytes in REFERENCE_GPUS]
     lines.append(f"  (여러 GPU(DDP)에서는 GPU마다 마이크로 배치 = 배치 / GPU 수로 계산하세요; "
-                 f"CUDA 문맥 {est.pieces.get('CUDA 문맥(가정)', 0) / GiB:.1f} GiB는 가정값)")
+                 f"CUDA 문맥 {est.pieces['cuda_context'] / GiB:.1f} GiB는 가정값)")
     return "\n".join(lines), fits
 
 

@@ -1,15 +1,18 @@
 """학생용 사본 만들기(`python -m course_lib exercises release`).
 
 원본 노트북(notebooks/NN_….ipynb)의 코드 셀에서 `### BEGIN SOLUTION` 줄부터 `### END SOLUTION` 줄까지를
-같은 들여쓰기의 두 줄로 바꾼다.
+빈칸으로 바꾼다. 함수 안의 풀이는 같은 들여쓰기의 두 줄이 된다(`def` 줄은 그대로 남는다).
 
     # 여기에 코드를 작성하세요
     raise NotImplementedError
 
-그 밖의 규칙:
-- 정답이 든 셀(풀이 셀)의 출력과 실행 번호는 지운다. 다른 셀의 출력은 그대로 둔다(학습자가 읽을 결과).
-- 셀마다 nbconvert가 남긴 실행 시각(`metadata.execution`)은 지운다. 사본에 시각이 없어야 같은 원본에서
-  언제 만들어도 바이트까지 같은 사본이 나온다.
+맨 바깥의 풀이가 `check("…", 이름)`에 넘기는 변수를 만들면 그 대입 줄을 남긴다(예측 문제는 보기 글자를 주석에:
+`prediction_00_5 = ...  # "a" / "b" / "c" 가운데 하나`; `check`는 `...`을 "아직 답이 없습니다"로 판정한다).
+대입 줄이 풀이 구간 앞에 이미 있으면 구간은 지우기만 한다. 그 밖의 규칙:
+- 출력과 실행 번호를 지우는 셀(`cleared_cells`): 풀이 셀, `check`를 부르는 셀, 예측 문제의 결과 셀(`predictions`),
+  풀이 셀이 만든 이름을 쓰는 셀(그 출력은 원본의 정답으로 만든 것이다). 다른 출력은 그대로 둔다.
+- 사본은 정답이 든 원본으로 링크하지 않는다(강사는 INSTRUCTORS.md에서 찾는다).
+- 셀마다 nbconvert가 남긴 실행 시각(`metadata.execution`)은 지운다(언제 만들어도 바이트까지 같은 사본).
 - 셀 1의 Colab 배지는 사본 자신(notebooks/student/…)을 가리키고, 그 아래에 학생용 사본이라는 안내 한 줄을 넣는다.
 - `check("…", …)` 호출은 풀이 구간 밖에 있어야 한다(그래야 사본에도 남아 판정을 보여 준다). 구간 안에 있으면 오류.
 - JSON은 nbformat이 쓰는 그대로(`nbformat.writes` + 끝 줄바꿈)라서 `python -m course_lib badges`를
@@ -19,10 +22,12 @@
 """
 from __future__ import annotations
 
+import ast
 import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import nbformat
 
@@ -39,9 +44,17 @@ STUDENT_DIR = Path("notebooks") / "student"
 # check("02.1", …), check('02.1', …), exercises.check("02.1", …): 노트북이 채점하는 연습문제 번호
 CHECK_RE = re.compile(r"""(?<![\w.])(?:exercises\.)?check\(\s*(['"])(?P<id>[^'"]+)\1""")
 STUDENT_NOTE = (
-    "> **학생용 사본**: 연습문제의 정답 자리는 비어 있습니다(`{raise_}`). 그 자리를 채우고 셀을 실행하면 "
-    "`check`가 판정을 한 줄로 보여 줍니다. 정답이 든 원본: [{name}](../{name})"
+    "> **학생용 사본**: 연습문제의 정답 자리는 비어 있습니다(`...` 또는 `{raise_}`). 그 자리를 채우고 셀을 실행하면 "
+    "`check`가 판정을 한 줄로 보여 줍니다. 예측 문제와 연습문제의 결과 셀은 출력을 지워 두었습니다: 먼저 답하고 실행하세요."
 )
+ANSWER_HINT = "여기에 답을 쓰세요"
+# 예측 문제: 마크다운 셀이 "**00.5 🐢 예측해 보기.**"처럼 굵은 번호로 시작하고 이 말을 담는다.
+PREDICT_MARK = "예측해 보기"
+EXERCISE_HEAD_RE = re.compile(r"^\*\*(?P<id>\d\d\.\d+)\b")
+CHOICE_RE = re.compile(r"\((?P<letter>[A-Za-z]|[가-힣])\)")  # 보기: (a) (b) …
+# check("00.5", prediction_00_5): 판정에 넘기는 변수 이름
+CHECK_ARG_RE = re.compile(r"""(?<![\w.])(?:exercises\.)?check\(\s*(['"])[^'"]+\1\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)""")
+HEADING_RE = re.compile(r"^#{1,6}\s", re.M)
 
 
 class MarkerError(ValueError):
@@ -85,11 +98,40 @@ def solution_spans(source: str) -> list[Span]:
     return spans
 
 
-def strip_solutions(source: str) -> str:
-    """풀이 구간을 빈칸 두 줄(`# 여기에 코드를 작성하세요`, `raise NotImplementedError`)로 바꾼 소스."""
+def _assigns(line: str, name: str, indent: str = "") -> bool:
+    return re.match(rf"{re.escape(indent)}{re.escape(name)}\s*(:[^=]*)?=(?!=)", line) is not None
+
+
+def _answer_stub(lines: list[str], span: Span, spans: list[Span], choices: Sequence[str]) -> list[str] | None:
+    """맨 바깥 풀이 구간의 빈칸: `check`에 넘기는 변수를 구간이 만들면 그 대입 줄(`이름 = ...  # 힌트`).
+    구간 앞(풀이 밖)에 대입 줄이 이미 있으면 빈칸 없이 지운다. 어느 쪽도 아니면 None(기본 빈칸을 쓴다)."""
+    outside_before = [line for number, line in enumerate(lines[: span.begin])
+                      if not any(s.begin <= number <= s.end for s in spans)]
+    body = [line for line in lines[span.begin + 1 : span.end] if line.strip() and not line.lstrip().startswith("#")]
+    after = "\n".join(lines[span.end + 1 :])
+    names = list(dict.fromkeys(m["name"] for m in CHECK_ARG_RE.finditer(after)))
+    made = [n for n in names if any(_assigns(line, n) for line in body)]
+    if not made:
+        return None
+    missing = [n for n in made if not any(_assigns(line, n) for line in outside_before)]
+    hint = " / ".join(f'"{c}"' for c in choices) + " 가운데 하나" if choices else ANSWER_HINT
+    stub = [f"{name} = ...  # {hint}" for name in missing]
+    only_answers = all(any(_assigns(line, n) for n in made) for line in body)
+    if missing and not only_answers:  # 답을 구하는 코드도 써야 한다
+        stub.insert(0, PLACEHOLDER)
+    return stub
+
+
+def strip_solutions(source: str, choices: Sequence[str] = ()) -> str:
+    """풀이 구간을 빈칸으로 바꾼 소스. 함수 안: `# 여기에 코드를 작성하세요` + `raise NotImplementedError`.
+    맨 바깥에서 `check`에 넘기는 변수를 만드는 구간: 그 변수의 대입 줄(`choices`가 있으면 보기 글자를 주석에)."""
     lines = source.split("\n")
-    for span in reversed(solution_spans(source)):
-        lines[span.begin : span.end + 1] = [span.indent + PLACEHOLDER, span.indent + RAISE]
+    spans = solution_spans(source)
+    for span in reversed(spans):
+        stub = _answer_stub(lines, span, spans, choices) if span.indent == "" else None
+        if stub is None:
+            stub = [span.indent + PLACEHOLDER, span.indent + RAISE]
+        lines[span.begin : span.end + 1] = stub
     return "\n".join(lines)
 
 
@@ -133,6 +175,108 @@ def is_solution_cell(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(solution_spans(cell.source))
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """예측 문제 하나: 문제(마크다운), 답하는 셀(`check`), 결과를 보여 주는 셀(없으면 None), 보기 글자들."""
+    exercise_id: str
+    question: int
+    answer: int
+    reveal: int | None
+    choices: tuple[str, ...]
+
+
+def predictions(nb: nbformat.NotebookNode) -> list[Prediction]:
+    """노트북의 예측 문제들. 결과 셀은 답하는 셀 다음의 첫 코드 셀이다. 그 사이에 제목(#)이나 다음 문제(**NN.K)가
+    있는 마크다운 셀이 오면 결과 셀이 없는 것으로 본다."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        head = EXERCISE_HEAD_RE.match(cell.source) if cell.cell_type == "markdown" else None
+        if head is None or PREDICT_MARK not in cell.source:
+            continue
+        answer = next((j for j in range(index + 1, len(nb.cells)) if nb.cells[j].cell_type == "code"
+                       and head["id"] in check_ids(nb.cells[j].source)), None)
+        if answer is None:
+            continue
+        reveal = None
+        for j in range(answer + 1, len(nb.cells)):
+            if nb.cells[j].cell_type == "code":
+                reveal = j
+                break
+            if HEADING_RE.search(nb.cells[j].source) or EXERCISE_HEAD_RE.match(nb.cells[j].source):
+                break
+        choices = tuple(dict.fromkeys(m["letter"] for m in CHOICE_RE.finditer(cell.source)))
+        found.append(Prediction(head["id"], index, answer, reveal, choices))
+    return found
+
+
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
+          ast.GeneratorExp)
+
+
+def _outer_nodes(node: ast.AST):
+    """`node`와 그 아래 노드들. 함수·람다·클래스·컴프리헨션 안(따로 된 이름 공간)으로는 내려가지 않는다."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, SCOPES):
+            yield from _outer_nodes(child)
+
+
+def _stored(nodes) -> set[str]:
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _local_names(tree: ast.AST) -> set[str]:
+    """함수의 인자·지역 변수와 컴프리헨션의 변수(전역이 아닌 이름; 이름으로만 가르는 어림)."""
+    local: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.comprehension):
+            local |= _stored(ast.walk(node.target))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            local |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+            if not isinstance(node, ast.Lambda):
+                local |= _stored(n for statement in node.body for n in ast.walk(statement))
+    return local
+
+
+def _code_names(source: str) -> tuple[set[str], set[str]]:
+    """코드 셀이 (전역으로 만드는 이름, 만들기 전에 읽는 전역 이름). 문장 차례대로 본다: 셀 안에서 먼저 만든 이름을
+    읽는 것은 앞 셀의 것을 읽는 것이 아니다. 매직(%, !) 줄은 빼고 읽고, import로 들인 이름은 만드는 것으로 치지 않는다."""
+    text = "\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set(), set()
+    local = _local_names(tree)
+    made: set[str] = set()
+    read: set[str] = set()
+    for node in tree.body:
+        loads = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        read |= loads - local - made
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            made.add(node.name)
+        elif not isinstance(node, (ast.Import, ast.ImportFrom)):
+            made |= _stored(_outer_nodes(node))
+    return made, read
+
+
+def cleared_cells(nb: nbformat.NotebookNode) -> set[int]:
+    """학생용 사본에서 출력을 지울 셀 번호(0부터): 풀이 셀, `check`를 부르는 셀, 예측 문제의 결과 셀, 그리고 풀이에서
+    나온 이름(풀이 셀이 만든 이름, 그것을 읽는 셀이 만든 이름 …)을 다시 만들기 전에 읽는 셀."""
+    reveals = {p.reveal for p in predictions(nb) if p.reveal is not None}
+    from_solutions: set[str] = set()
+    cleared = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        made, read = _code_names(cell.source)
+        if is_solution_cell(cell) or check_ids(cell.source) or read & from_solutions:
+            cleared.add(index)
+            from_solutions |= made
+        else:
+            from_solutions -= made  # 풀이와 상관없는 코드가 같은 이름을 다시 만들었다
+    return cleared | reveals
+
+
 def has_solutions(nb: nbformat.NotebookNode) -> bool:
     return any(is_solution_cell(cell) for cell in nb.cells)
 
@@ -163,9 +307,9 @@ def student_path(source: Path, root: Path = REPO_ROOT) -> Path:
     return root / STUDENT_DIR / source.name
 
 
-def _student_first_cell(source: str, badge: str, name: str) -> str:
+def _student_first_cell(source: str, badge: str) -> str:
     lines = with_badge(source, badge).split("\n")
-    note = STUDENT_NOTE.format(raise_=RAISE, name=name)
+    note = STUDENT_NOTE.format(raise_=RAISE)
     return "\n".join([lines[0], "", note] + lines[1:])
 
 
@@ -176,15 +320,18 @@ def student_notebook(nb: nbformat.NotebookNode, name: str, root: Path = REPO_ROO
         raise MarkerError("\n".join(problems))
     settings = course_settings(root)
     student = copy.deepcopy(nb)
-    for cell in student.cells:
+    choices = {p.answer: p.choices for p in predictions(nb)}
+    cleared = cleared_cells(nb)
+    for index, cell in enumerate(student.cells):
         cell.metadata.pop("execution", None)
         if is_solution_cell(cell):
-            cell.source = strip_solutions(cell.source)
+            cell.source = strip_solutions(cell.source, choices.get(index, ()))
+        if index in cleared:
             cell.outputs = []
             cell.execution_count = None
     if student.cells and student.cells[0].cell_type == "markdown":
         badge = badge_markdown(root / STUDENT_DIR / name, settings, root)
-        student.cells[0].source = _student_first_cell(student.cells[0].source, badge, name)
+        student.cells[0].source = _student_first_cell(student.cells[0].source, badge)
     if len(student.cells) > 1 and student.cells[1].cell_type == "code":
         student.cells[1].source = with_snippet(student.cells[1].source, bootstrap_snippet(settings.slug, settings.branch))
     return student

@@ -9,41 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from peft import LoraConfig
 
 from course_lib import lora as lora_math
-from course_lib.errors import ConfigError, config_error, did_you_mean
+from course_lib.errors import ConfigError, check_types, config_error, did_you_mean, shown
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
-
-
-def shown(value) -> str:
-    """받은 값을 학습자가 친 모양(JSON)으로: "abc", true, 1.5, NaN."""
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def check_types(obj) -> None:
-    """데이터클래스의 칸마다 선언된 종류(int, float, bool, str)인지 본다. bool은 정수로 치지 않는다."""
-    for f in fields(obj):
-        value, key = getattr(obj, f.name), f.name
-        if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise config_error(key, f"정수여야 합니다. 받은 값 {shown(value)}", "must be an integer")
-        if f.type == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise config_error(key, f"수여야 합니다. 받은 값 {shown(value)}", "must be a number")
-            if not math.isfinite(value):
-                raise config_error(key, f"유한한 수여야 합니다. 받은 값 {shown(value)}", "must be finite")
-        if f.type == "bool" and not isinstance(value, bool):
-            raise config_error(key, f"true 또는 false여야 합니다. 받은 값 {shown(value)}", "must be true or false")
-        if f.type == "str" and not isinstance(value, str):
-            raise config_error(key, f"글자열이어야 합니다. 받은 값 {shown(value)}", "must be a string")
 
 
 def _at_least(obj, keys: tuple[str, ...], low) -> None:
