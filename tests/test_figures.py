@@ -1,6 +1,6 @@
 """노트북에 저장된 그림과 그림을 그리는 코드: 노트북 칸 폭에서 읽히는가.
 
-규칙(DESIGN.md §4, 이슈 29): 그림 전체의 폭은 칸 수와 상관없이 `plots.MAX_FIGURE_WIDTH`(12인치) 이하다.
+규칙(노트북 규약, CONTRIBUTING.md): 그림 전체의 폭은 칸 수와 상관없이 `plots.MAX_FIGURE_WIDTH`(12인치) 이하다.
 강의의 그림 해상도는 `plots.FIGURE_DPI`(100 dpi; `plots.setup_korean_font`가 rcParams["figure.dpi"]에 넣는다)라서
 - 출력의 `text/plain` 줄 "<Figure size 1200x350 with 2 Axes>"의 폭(픽셀 = 인치 × dpi)은 12 × 100 = 1,200 이하,
 - 저장된 PNG의 폭은 그보다 조금 넓을 수 있다: 노트북(matplotlib-inline)은 `bbox_inches="tight"`로 저장해 그림의

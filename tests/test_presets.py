@@ -98,7 +98,7 @@ def test_memory_estimate_sums_its_pieces_and_only_activations_follow_the_micro_b
     assert est.assumptions["image_tokens"] == real.vit_patch_tokens(spec.vision_config())
     assert est.total == sum(p.values())
     if name == "full":
-        # DESIGN §6: NF4+DQ ≈ 6.07 GB. 손으로: 층의 Linear 36 × 192,937,984 = 6,945,767,424개가 4비트(3,472,883,712 B)
+        # NF4+DQ ≈ 6.07 GB(노트북 00·07이 계산한다). 손으로: 층의 Linear 36 × 192,937,984 = 6,945,767,424개가 4비트(3,472,883,712 B)
         # + 64개마다 absmax 1바이트(108,527,616 B) + 64 × 256개마다 4바이트(1,695,744 B); 임베딩·lm_head
         # 1,244,659,712개와 정규화 308,224개는 16비트(2,489,319,424 + 616,448 B). 합 6,073,042,944 B ≈ 6.07 GB.
         assert round(weight_memory.to_gb(p["llm_weights"]), 2) == 6.07

@@ -4,7 +4,7 @@
 (b) 사본은 정답이 든 원본으로 링크하지 않는다(강사는 INSTRUCTORS.md에서 찾는다).
 (c) 빈칸은 `def` 줄과 `check`에 넘기는 변수의 대입 줄을 남긴다(예측 문제는 보기 글자를 주석에).
 (d) 예측 문제의 보기 글자는 강의 전체에서 한 가지: 채점기(`exercises.CHOICE_LETTERS`)의 (a), (b), …
-    (이슈 29 당시 다섯 노트북이 쓰던 쪽; 04는 (가)–(라), 05는 (가)–(다), 06은 (A)–(C)였다).
+    (노트북 대부분이 쓰던 쪽으로 맞췄다).
 커밋된 사본이 지금 생성기가 만드는 것과 바이트까지 같은지는 `tests/test_exercises.py`의
 `test_student_copies_regenerate_byte_identical`이 본다.
 """

@@ -106,6 +106,35 @@ def cpu_comparison(latest: dict, earlier: list[dict]) -> list[str]:
     return [intro, ""] + lines
 
 
+def same_recipe(a: dict, b: dict) -> bool:
+    """두 `--final` 기록이 같은 설정에서 나왔나(뒤에 생긴 칸은 기본값으로 채워 읽는다)."""
+    if "config" not in a or "config" not in b:
+        return False
+    return TrainConfig.from_dict(a["config"]).to_json() == TrainConfig.from_dict(b["config"]).to_json()
+
+
+def recipe_label(record: dict) -> str:
+    """`--final` 기록의 레시피를 한 줄로: 그림 토큰 합치기와 옵티마이저 걸음 수."""
+    config = TrainConfig.from_dict(record["config"])
+    merge = "2×2 합친 그림 토큰 4개" if config.projector_merge == 2 else "패치 토큰 16개"
+    steps = sum(min(config.n_train // (s.batch_size * s.grad_accum), s.steps_per_epoch or config.n_train) * s.epochs
+                for s in config.stages)
+    return f"{merge}, {steps}걸음"
+
+
+def recipe_comparison(latest: dict, previous: dict) -> list[str]:
+    """지금 레시피와 지난 레시피의 시드별 test 정확 일치(각자의 `--final` 기록)."""
+    seeds = sorted({r["seed"] for r in latest["runs"]} & {r["seed"] for r in previous["runs"]})
+    lines = ["| 기록 | 레시피 | " + " | ".join(f"시드 {s}" for s in seeds) + " | 최소 / 평균 |",
+             "|---|---|" + "---|" * (len(seeds) + 1)]
+    for record in (latest, previous):
+        by_seed = {r["seed"]: r["test"]["exact"] for r in record["runs"]}
+        values = [by_seed[s] for s in seeds]
+        lines.append(f"| {record['date']}{machine_label(record)} | {recipe_label(record)} | "
+                     + " | ".join(f"{v:.3f}" for v in values) + f" | {min(values):.3f} / {statistics.mean(values):.3f} |")
+    return lines
+
+
 SEARCH_SEEDS = (0, 1, 2)
 
 
@@ -293,24 +322,33 @@ def length_group_verdict(group_batches: int, search: dict | None = None) -> str:
     compare = "낮아" if tried["min"] < base["min"] else "높지 않아"
     return (f"검증 탐색에서 고른 레시피에 이것만 더한 후보 `{tried['candidate']}`의 검증 정확 일치는 시드 0 / 1 / 2에서 "
             f"{vals(tried)}(최소 {tried['min']:.3f})로, 더하지 않은 `{chosen}`의 {vals(base)}(최소 {base['min']:.3f})보다 "
-            f"{compare} `mini`는 켜지 않습니다(`mini`의 값 {used}). 묶기가 배치의 구성을 어떻게 바꾸는지는 노트북 06의 1절이 잽니다.")
+            f"{compare} `mini`는 켜지 않습니다(`mini`의 값 {used}). 묶기가 배치의 구성을 어떻게 바꾸는지는 노트북 06의 10절이 잽니다.")
 
 
 def bench_section(root: Path = REPO_ROOT) -> str:
     parts = []
-    bench, final, search, nf4, compiled, grouped = (
-        _load(root, n) for n in ("bench_train.json", "recipe_final.json", "recipe_search.json", "nf4.json",
-                                 "compile.json", "length_group.json"))
+    bench, final, search, merge_search, nf4, compiled, grouped = (
+        _load(root, n) for n in ("bench_train.json", "recipe_final.json", "recipe_search.json",
+                                 "recipe_search_merge.json", "nf4.json", "compile.json", "length_group.json"))
     if bench:
         parts += ["**속도: 지난 레시피와 지금 레시피**", ""] + speed_table(bench) + [""]
     if final:
         parts += ["**시드마다의 test 결과**", ""] + seeds_table(final) + [""]
         earlier = [json.loads(p.read_text(encoding="utf-8"))
                    for p in sorted((root / "bench" / "results").glob("recipe_final_*.json"))]
-        if comparison := cpu_comparison(final, earlier):
+        if comparison := cpu_comparison(final, [r for r in earlier if same_recipe(r, final)]):
             parts += ["**같은 시드, 다른 CPU**", ""] + comparison + [""]
+        if previous := sorted((r for r in earlier if not same_recipe(r, final)), key=lambda r: r["date"]):
+            parts += ["**지난 레시피와 견주기**(각 레시피의 `--final` 기록, 같은 시드의 test 정확 일치)", ""] + \
+                     recipe_comparison(final, previous[-1]) + [""]
+    if merge_search:
+        walls = {name: p["median_wall_s"] for name, p in bench["presets"].items()} if bench else {}
+        verdict = merge_verdict(merge_search, walls)
+        parts += ["**레시피를 고른 검증 탐색: 그림 토큰 합치기**(`bench/results/recipe_search_merge.json`; test 분할은 보지 않았다)", "",
+                  f"규칙{merge_search['rule']}", "", f"고른 후보: `{verdict['chosen']}` — {WHY[verdict['why']]}.", ""] + \
+                 merge_search_table(merge_search, walls) + [""]
     if search:
-        parts += ["**레시피를 고른 검증 탐색**(`bench/results/recipe_search.json`; test 분할은 보지 않았다)", ""] + \
+        parts += ["**지난 검증 탐색**(`bench/results/recipe_search.json`, 검증 300장면; 그 선택이 지금의 `mini-v2`)", ""] + \
                  search_table(search) + [""]
     if nf4:
         parts += ["**NF4 참조 구현의 속도**(bitsandbytes CPU 대비)", "", nf4_line(nf4), ""]
