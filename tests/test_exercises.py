@@ -1,10 +1,12 @@
-"""연습문제: 채점이 틀린 답을 실제로 거절하는지, 노트북과 등록부가 맞는지, 학생용 사본이 최신인지.
+"""연습문제: 모든 채점이 공통 약속(tests/exercise_contract.py) 아래 있는지, 노트북과 등록부가 맞는지, 학생용 사본이
+최신인지, 채점 틀(verdict, check, 정수 답, 보기 고르기)이 약속대로인지.
 
 모든 검사는 지금 있는 노트북과 `course_lib/tooling/exercises/exNN.py`에서 목록을 만든다(노트북이 늘어나면 검사도 늘어난다).
 정답이 자기 채점을 통과하는지는 `pytest --nbval`이 노트북을 실행하며 확인한다(틀리면 `check`가 예외를 던짐).
 """
 from __future__ import annotations
 
+import ast
 import json
 
 import nbformat
@@ -14,7 +16,8 @@ from course_lib import REPO_ROOT
 from course_lib.tooling import badges
 from course_lib.tooling import exercises as ex_pkg
 from course_lib.tooling import student
-from course_lib.tooling.exercises import ExerciseFailed, Wrong, check, exercise, verdict
+from course_lib.tooling.exercises import (CHOICE_LETTERS, ExerciseFailed, Wrong, as_int, check, choices, exercise,
+                                         grade_choice, verdict)
 
 REGISTRY = ex_pkg.load_all()
 EXERCISE_IDS = sorted(REGISTRY)
@@ -26,45 +29,29 @@ def _read(path):
     return nbformat.read(path, as_version=4)
 
 
-# --- 채점 함수는 틀린 답을 거절한다 ---------------------------------------------------------------------
+# --- 모든 연습문제가 공통 약속(tests/exercise_contract.py) 아래 있다 ------------------------------------------
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_every_exercise_has_wrong_answer_examples(exercise_id):
-    ex = REGISTRY[exercise_id]
-    assert ex.wrong_answers, f"{exercise_id}: wrong_answers가 비었습니다(거절해야 할 틀린 답을 하나 이상 등록하세요)"
-    assert ex.title.strip() and ex.level in ex_pkg.LEVELS
+def _solution_ids(test_file) -> set[str]:
+    """시험 파일의 `SOLUTIONS = {...}`에 적힌 번호들(파일을 실행하지 않고 읽는다: 어떤 답은 채점보다 비싸다)."""
+    tree = ast.parse(test_file.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SOLUTIONS" for t in node.targets):
+            return {key.value for key in node.value.keys}
+    return set()
 
 
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_every_check_rejects_each_wrong_answer(exercise_id, capsys):
-    ex = REGISTRY[exercise_id]
-    for number, wrong in enumerate(ex.wrong_answers):
-        assert wrong is not None and wrong is not NotImplemented and wrong is not Ellipsis, (
-            f"{exercise_id}: 틀린 답 #{number}이 '답 없음'입니다. 그럴듯한 실수를 등록하세요"
-        )
-        ok, line = verdict(exercise_id, wrong)
-        assert not ok, f"{exercise_id}: 틀린 답 #{number}({wrong!r:.80})을 정답으로 받아들였습니다"
-        assert line.startswith(f"❌ [{exercise_id}] ") and "\n" not in line, line
-        with pytest.raises(ExerciseFailed):
-            check(exercise_id, wrong)
-        printed = capsys.readouterr().out
-        assert printed.startswith(f"❌ [{exercise_id}] ") and printed.count("\n") == 1, printed
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISE_IDS)
-def test_some_wrong_answer_gets_an_explanation(exercise_id):
-    """적어도 하나의 틀린 답은 채점 함수가 `Wrong`으로 설명하며 거절한다(학습자 코드가 터져서 거절된 것만으로는 부족)."""
-    ex = REGISTRY[exercise_id]
-    explained = 0
-    for wrong in ex.wrong_answers:
-        try:
-            ex.grade(wrong)
-        except Wrong:
-            explained += 1
-        except Exception:
-            pass
-    assert explained, f"{exercise_id}: 어떤 틀린 답도 Wrong(무엇이 틀렸는지 + 힌트)으로 거절하지 않습니다"
+def test_every_registered_exercise_is_under_the_shared_contract():
+    """등록된 번호마다 어느 `tests/test_exercises_NN*.py`의 SOLUTIONS에 답이 있고, 그 파일이 공통 약속을 쓴다
+    (풀이는 받아들이고, 등록된 틀린 답은 Wrong으로 모두 거절). 빠진 번호는 채점이 한 번도 시험되지 않는다."""
+    covered: set[str] = set()
+    for test_file in sorted((REPO_ROOT / "tests").glob("test_exercises_*.py")):
+        ids = _solution_ids(test_file)
+        if ids:
+            assert "exercise_contract.tests(SOLUTIONS)" in test_file.read_text(encoding="utf-8"), test_file.name
+        covered |= ids
+    assert sorted(set(REGISTRY) - covered) == [], "SOLUTIONS에 답이 없는 연습문제"
+    assert sorted(covered - set(REGISTRY)) == [], "등록되지 않은 번호의 답"
 
 
 # --- 노트북과 등록부가 맞는다 ------------------------------------------------------------------------------
@@ -158,14 +145,14 @@ def test_student_copy_has_blanks_instead_of_solutions(copy):
     assert student.BEGIN not in text and student.END not in text
     assert '"execution"' not in text, "사본에 실행 시각이 남아 있습니다"
     transform = TransformerManager().transform_cell
+    cleared = student.cleared_cells(source_nb)  # 답이 보이는 출력(풀이·check·예측 결과 셀): tests/test_student_copies.py의 규칙
     for index, (src, dst) in enumerate(zip(source_nb.cells, copy_nb.cells)):
         if src.cell_type == "code" and student.solution_spans(src.source):
             assert dst.outputs == [] and dst.execution_count is None, f"셀 {index + 1}: 풀이 셀의 출력이 남았습니다"
-            assert dst.source.count(student.RAISE) == len(student.solution_spans(src.source)) + src.source.count(student.RAISE)
             compile(transform(dst.source), f"{copy.name} 셀 {index + 1}", "exec")  # 빈칸을 채우기 전에도 문법은 맞다
-        elif index > 1:  # 셀 1(배지)과 셀 2(준비 코드) 밖의 셀은 그대로
+        elif index > 1:  # 셀 1(배지)과 셀 2(준비 코드) 밖의 셀은 소스 그대로, 답을 드러내지 않는 출력도 그대로
             assert dst.source == src.source
-            if src.cell_type == "code":
+            if src.cell_type == "code" and index not in cleared:
                 assert dst.outputs == src.outputs
     assert student.notebook_check_ids(copy_nb) == student.notebook_check_ids(source_nb), "사본에서 check 호출이 빠졌습니다"
     assert badges.colab_url(copy, badges.course_settings()) in copy_nb.cells[0].source
@@ -228,7 +215,7 @@ def test_release_on_a_synthetic_notebook(tmp_path):
         'def lora_parameters(d_in, d_out, r):\n    """LoRA가 더하는 파라미터 수."""\n'
         "    # 여기에 코드를 작성하세요\n    raise NotImplementedError\n\ncheck(\"01.2\", lora_parameters)"
     )
-    assert copy.cells[4].source == '# 여기에 코드를 작성하세요\nraise NotImplementedError\ncheck("01.1", answer)'
+    assert copy.cells[4].source == 'answer = ...  # 여기에 답을 쓰세요\ncheck("01.1", answer)'  # 대입 줄은 남긴다
     # 풀이 셀의 출력과 실행 번호는 지우고, 다른 셀의 출력은 그대로
     for index in (4, 5):
         assert copy.cells[index].outputs == [] and copy.cells[index].execution_count is None
@@ -237,10 +224,10 @@ def test_release_on_a_synthetic_notebook(tmp_path):
         assert copy.cells[index] == {**source.cells[index], "metadata": {}}
     # 실행 시각은 없다
     assert all("execution" not in cell.metadata for cell in copy.cells)
-    # 배지는 사본 자신을 가리키고 원본으로 가는 링크가 있다
+    # 배지는 사본 자신을 가리키고, 정답이 든 원본으로 가는 링크는 없다(강사는 INSTRUCTORS.md에서 찾는다)
     first = copy.cells[0].source.split("\n")
     assert first[0].endswith("(https://colab.research.google.com/github/owner/repo/blob/main/notebooks/student/01_demo.ipynb)")
-    assert "[01_demo.ipynb](../01_demo.ipynb)" in copy.cells[0].source and copy.cells[0].source.endswith("# 01 연습\n\n설명")
+    assert "../01_demo.ipynb" not in copy.cells[0].source and copy.cells[0].source.endswith("# 01 연습\n\n설명")
     # 배지 도구를 다시 돌려도 사본은 그대로(같은 배지, 같은 JSON 형식)
     before = out.read_bytes()
     assert badges.regenerate(root) == [] and out.read_bytes() == before
@@ -360,9 +347,61 @@ def test_cli_check_and_list(capsys):
 
 
 def test_instructors_table_is_current():
-    """INSTRUCTORS.md의 시간표는 `python -m course_lib badges`가 만든 것과 같다(잰 시간 칸은 다시 실행마다 바뀌므로 빼고)."""
-    text = (REPO_ROOT / badges.INSTRUCTORS_FILE).read_text(encoding="utf-8")
-    current = text.split(badges.INSTRUCTORS_START, 1)[1].split(badges.INSTRUCTORS_END, 1)[0]
+    """INSTRUCTORS.md의 시간표(연습문제 번호와 난이도)는 `python -m course_lib readme`가 만든 것과 같다(잰 시간 칸은 다시
+    실행마다 바뀌므로 빼고)."""
+    from course_lib.tooling import readme
+
+    text = (REPO_ROOT / readme.INSTRUCTORS_FILE).read_text(encoding="utf-8")
+    current = text.split(readme.INSTRUCTORS_START, 1)[1].split(readme.INSTRUCTORS_END, 1)[0]
     rows = lambda table: [line.split("|")[1:2] + line.split("|")[3:] for line in table.splitlines() if line.startswith("|")]
-    assert rows(current) == rows(badges.instructor_table()), "INSTRUCTORS.md 표가 낡았다: python -m course_lib badges"
+    assert rows(current) == rows(readme.instructor_table()), "INSTRUCTORS.md 표가 낡았다: python -m course_lib readme"
     assert "분(잰 값)" in current or "목표" in current
+
+
+# --- 여러 노트북이 함께 쓰는 채점 부품 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer, expected", [(3, 3), (3.0, 3), (-2, -2), (10**12, 10**12)])
+def test_as_int_reads_integral_numbers(answer, expected):
+    assert as_int(answer) == expected and type(as_int(answer)) is int
+
+
+@pytest.mark.parametrize("answer", [True, "3", 3.5, float("inf"), float("nan"), None, [3]])
+def test_as_int_rejects_everything_else_with_a_reason(answer):
+    with pytest.raises(Wrong, match="정수 하나로"):
+        as_int(answer)
+
+
+def test_choice_grading():
+    options = choices("하나", "둘", "셋")
+    assert options == {"a": "하나", "b": "둘", "c": "셋"}
+    for answer in ("b", " B ", "(b)", "(B) "):
+        grade_choice(answer, options, truth="b")  # 공백·괄호·대소문자는 묻지 않는다
+    with pytest.raises(Wrong, match=r"^\(a\)는 맞지 않습니다\. 힌트 a$"):
+        grade_choice("a", options, truth="b", hints={"a": "힌트 a"})
+    with pytest.raises(Wrong, match="다시 생각해"):
+        grade_choice("c", options, truth="b", hints={"a": "힌트 a"})  # 힌트가 없는 기호는 기본 힌트
+    calls = []
+    for answer in ("d", "ab", 2, None):  # 보기에 없는 기호: 정답을 재기 전에 보기를 보여 주며 거절
+        with pytest.raises(Wrong, match=r"\(a\) 하나, \(b\) 둘, \(c\) 셋"):
+            grade_choice(answer, options, truth=lambda: calls.append(1) or "b")
+    assert calls == []
+    with pytest.raises(ValueError):  # 정답이 보기에 없으면 채점기의 결함
+        grade_choice("a", options, truth="z")
+    for texts in (("하나",), tuple("abcde")):
+        with pytest.raises(ValueError):
+            choices(*texts)
+
+
+def test_every_prediction_uses_the_course_letters():
+    """보기 기호는 강의 전체에서 (a)–(d) 하나: 모든 exNN 모듈의 보기 사전(이름이 OPTIONS로 끝남)은 a부터 차례로."""
+    import importlib
+
+    option_sets = {}
+    for module_name in sorted({ex.grade.__module__ for ex in REGISTRY.values()}):
+        module = importlib.import_module(module_name)
+        option_sets |= {f"{module_name}.{name}": value for name, value in vars(module).items()
+                        if name.endswith("OPTIONS") and isinstance(value, dict)}
+    assert option_sets, "보기 사전을 하나도 찾지 못했습니다"
+    for name, options in option_sets.items():
+        assert list(options) == list(CHOICE_LETTERS[:len(options)]), (name, list(options))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from math import comb
 
-import pytest
 import torch
 from einops import rearrange
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 
 from course_lib import training
-from course_lib.tooling.exercises import REGISTRY, load_all, verdict
+from course_lib.tooling.exercises import REGISTRY, load_all
 from course_lib.tooling.exercises import ex01
 
 import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속

@@ -1,7 +1,6 @@
 """노트북 02, 03 연습문제 채점: 등록된 틀린 답은 모두 거절하고, 풀이(노트북의 정답 칸과 같은 것)는 받아들인다."""
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -23,9 +22,19 @@ def direction_gradient(V, m, grad_W):
     return (m[:, None] / norm) * (grad_W - (grad_W * unit).sum(dim=1, keepdim=True) * unit)
 
 
-def dora_merged(W, A, B, m, s):
-    merged = W + s * B @ A
-    return m[:, None] * merged / merged.norm(dim=1, keepdim=True)
+def merge_dora_in_out(W_io, A, B, m, s):
+    # [in, out]으로 저장된 가중치: 출력 특성 j는 열 j. BA([out, in])를 뒤집어 더하고 열마다 크기를 m_j로
+    direction = W_io + s * (B @ A).T
+    return direction / torch.linalg.vector_norm(direction, dim=0) * m
+
+
+def dora_row_norms(W, A, B, s):
+    # 기준(W Aᵀ와 A Aᵀ로 전개)과 다른 길: Aᵀ = Q R(Q [in, r]의 열이 정규직교)이면 (BA)ᵢ = Bᵢ Rᵀ Qᵀ는 Q의 열 공간 안에 있다.
+    # Wᵢ를 그 공간 안(Wᵢ Q)과 밖으로 나누면 ‖Wᵢ + s(BA)ᵢ‖² = (‖Wᵢ‖² − ‖Wᵢ Q‖²) + ‖Wᵢ Q + s Bᵢ Rᵀ‖². 모두 [out, r] 크기.
+    Q, R = torch.linalg.qr(A.T)
+    inside = W @ Q
+    outside_sq = W.square().sum(dim=1) - inside.square().sum(dim=1)
+    return (outside_sq + (inside + s * B @ R.T).square().sum(dim=1)).sqrt()
 
 
 SOLUTIONS = {
@@ -35,8 +44,8 @@ SOLUTIONS = {
     "02.4": lora_from_delta,
     "02.5": "a",
     "03.1": 36 * (8 * ((4096 + 4096) + (4096 + 1024)) + 4096 + 1024),
-    "03.2": dora_merged,
-    "03.3": lambda x, W, A, B, m, s: F.linear(x, dora_merged(W, A, B, m, s)),
+    "03.2": merge_dora_in_out,
+    "03.3": dora_row_norms,
     "03.4": direction_gradient,
     "03.5": "a",
 }
@@ -51,12 +60,37 @@ def test_every_exercise_of_02_and_03_has_a_solution_here():
 test_solution_is_accepted, test_registered_wrong_answers_are_rejected = exercise_contract.tests(SOLUTIONS)
 
 
-def test_wrong_answers_fail_for_the_stated_reason_not_by_crashing():
-    """틀린 답 예시가 채점기 안에서 터져서(오류) 거절되는 것이 아니라, 값이 틀려서 거절되는지 본다."""
-    for exercise_id in ("02.2", "02.4", "03.2", "03.3", "03.4"):
-        for answer in REGISTRY[exercise_id].wrong_answers:
-            _, line = verdict(exercise_id, answer)
-            assert "오류가 났습니다" not in line, (exercise_id, line)
+def test_in_out_merge_truth_is_the_unmerged_peft_layer():
+    """03.2의 기준(peft가 Conv1D에서 합친 가중치)이 합치기 전 DoRA 층과 같은 출력을 낸다: 식을 옮겨 적은 기준이 아니다."""
+    from transformers.pytorch_utils import Conv1D
+    from peft import LoraConfig, inject_adapter_in_model
+
+    generator = torch.Generator().manual_seed(7)
+    W, A, B, m = ex03._random_dora(generator, 6, 10, 2)
+    W_io = W.T.contiguous()
+    merged = ex03._peft_dora_merged_in_out(W_io, A, B, m, 1.5)
+    layer = inject_adapter_in_model(LoraConfig(r=2, lora_alpha=3.0, target_modules=["proj"], use_dora=True,
+                                               fan_in_fan_out=True), ex03._OneLayer(Conv1D(6, 10))).proj
+    with torch.no_grad():
+        layer.get_base_layer().weight.copy_(W_io)
+        layer.get_base_layer().bias.zero_()
+        layer.lora_A["default"].weight.copy_(A)
+        layer.lora_B["default"].weight.copy_(B)
+        layer.lora_magnitude_vector["default"].weight.copy_(m)
+        x = torch.randn(5, 10, generator=generator)
+        torch.testing.assert_close(x @ merged, layer(x), rtol=1e-5, atol=1e-5)
+    assert merged.shape == (10, 6) and torch.allclose(merged.norm(dim=0), m)
+
+
+def test_row_norm_grader_measures_what_the_direct_norm_saves():
+    """03.3의 저장 바이트 기준이 갈라 내는 것: 노름을 그대로 재면 [out, in] float32 하나 이상, 풀이는 그 절반보다 훨씬 작다."""
+    from course_lib.memory import saved_activation_bytes
+
+    W = torch.randn(96, 80)
+    A, B = torch.randn(3, 80, requires_grad=True), torch.randn(96, 3, requires_grad=True)
+    direct = saved_activation_bytes(lambda: (W + B @ A).norm(dim=1), exclude=[W])
+    ours = saved_activation_bytes(lambda: dora_row_norms(W, A, B, 1.0), exclude=[W])
+    assert direct >= 96 * 80 * 4 and ours < 96 * 80 * 4 // 4
 
 
 def test_prediction_answers_come_from_running_the_setting():

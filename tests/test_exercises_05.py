@@ -1,5 +1,5 @@
-"""노트북 05 연습문제: 풀이는 받아들이고 등록된 틀린 답은 모두 거절한다. 05.2·05.3의 정답은 bitsandbytes와, 05.5의
-정답은 측정과 맞춰 본다."""
+"""노트북 05 연습문제: 풀이는 받아들이고 등록된 틀린 답은 모두 거절한다. 05.2·05.3의 기준은 성질(오차가 줄어든다,
+복원 오차가 반 칸 안)로, 05.5의 정답은 측정으로 확인한다."""
 from __future__ import annotations
 
 import pytest
@@ -8,31 +8,37 @@ import torch
 bnb_functional = pytest.importorskip("bitsandbytes.functional")
 
 from course_lib import quant, weight_memory  # noqa: E402
-from course_lib.tooling.exercises import REGISTRY, ex05, load_all, verdict  # noqa: E402
+from course_lib.tooling.exercises import REGISTRY, ex05, load_all  # noqa: E402
 
 import exercise_contract  # tests/exercise_contract.py: 모든 노트북의 연습문제에 같은 약속
 
 load_all()
 
 
-def _codebook(bits):
-    # 학습자가 노트북의 NF4 코드북 셀을 k비트로 일반화한 풀이
-    n = 2**bits
-    offset = ((1 - 1 / (2 * (n - 1))) + (1 - 1 / (2 * n))) / 2
-    positive = torch.special.ndtri(torch.linspace(offset, 0.5, n // 2 + 1)[:-1].double()).float()
-    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, n // 2)[:-1].double()).float()
-    values = torch.cat([negative, torch.zeros(1), positive]).sort().values
-    return values / values.max()
+def _lloyd(values, codebook, steps):
+    # 로이드 반복을 코드마다 도는 반복문으로(기준은 index_add로 한 번에): −1, 0, +1은 그대로, 빈 코드도 그대로
+    book = codebook.clone()
+    for _ in range(steps):
+        codes = torch.bucketize(values, (book[:-1] + book[1:]) / 2)
+        for i, code in enumerate(book.tolist()):
+            chosen = values[codes == i]
+            if code not in (-1.0, 0.0, 1.0) and chosen.numel():
+                book[i] = chosen.mean()
+    return book
 
 
-def _roundtrip(x, codebook, blocksize):
-    # 자투리 블록을 0으로 채워 꽉 찬 블록으로 만든 뒤, 복원하고 잘라 낸다
-    flat = x.reshape(-1).float()
-    blocks = torch.nn.functional.pad(flat, (0, -flat.numel() % blocksize)).reshape(-1, blocksize)
-    absmax = blocks.abs().max(dim=1, keepdim=True).values
-    scaled = (blocks / absmax).clamp(-1, 1)
-    codes = torch.bucketize(scaled, (codebook[:-1] + codebook[1:]) / 2)
-    return (codebook[codes] * absmax).reshape(-1)[: flat.numel()].reshape(x.shape)
+def _affine(x, blocksize, bits):
+    # 블록을 하나씩 잘라(자투리도 제 원소만으로), 반올림은 floor(+0.5)로: 기준(torch.round, 한 번에)과 다른 길
+    flat, levels, out = x.reshape(-1).float(), 2**bits - 1, []
+    for start in range(0, flat.numel(), blocksize):
+        block = flat[start:start + blocksize]
+        lo, hi = block.min(), block.max()
+        if hi == lo:
+            out.append(block.clone())
+            continue
+        scale = (hi - lo) / levels
+        out.append(lo + torch.floor((block - lo) / scale + 0.5).clamp(0, levels) * scale)
+    return torch.cat(out).reshape(x.shape)
 
 
 def _lm_head_too(config):
@@ -43,10 +49,10 @@ def _lm_head_too(config):
 
 SOLUTIONS = {
     "05.1": 3 + 8 / 64 + 32 / (64 * 256),
-    "05.2": _codebook,
-    "05.3": _roundtrip,
+    "05.2": _lloyd,
+    "05.3": _affine,
     "05.4": _lm_head_too,
-    "05.5": "다",
+    "05.5": "c",  # (c) 5배 이상: test_outlier_prediction_matches_measurement가 재어 확인
 }
 
 
@@ -64,11 +70,29 @@ def test_normal_float_reference_is_nf4_at_four_bits_and_symmetric_in_count():
         assert (book < 0).sum() == 2 ** (bits - 1) - 1 and (book > 0).sum() == 2 ** (bits - 1) and (book == 0).sum() == 1
 
 
-def test_roundtrip_reference_equals_bitsandbytes_nf4_with_a_tail_block():
-    x = torch.randn(1000, generator=torch.Generator().manual_seed(3))  # 1000 = 64·15 + 40: 자투리 블록 하나
-    packed, state = bnb_functional.quantize_4bit(x, quant_type="nf4", blocksize=64, compress_statistics=False)
-    expected = bnb_functional.dequantize_4bit(packed, state).reshape(-1)
-    assert torch.equal(ex05.blockwise_roundtrip(x, quant.nf4_codebook(), 64), expected)
+def test_lloyd_reference_lowers_the_error_on_its_data_and_keeps_the_fixed_codes():
+    for values, start, steps in ex05._lloyd_cases():
+        book = ex05.lloyd_codebook(values, start, steps)
+        mse = lambda b: (b[quant.nearest_code(values, b).long()] - values).pow(2).mean().item()  # noqa: E731
+        assert mse(book) <= mse(start) and bool((book[1:] > book[:-1]).all())
+        fixed = torch.isin(start, torch.tensor(ex05.FIXED_CODES))
+        assert int(fixed.sum()) == 3 and torch.equal(book[fixed], start[fixed])
+    values, start, steps = ex05._lloyd_cases()[2]   # 이상값 블록: 빈 코드가 실제로 생긴다(그래서 "빈 코드는 그대로"를 가른다)
+    counts = torch.bincount(quant.nearest_code(values, start).long(), minlength=start.numel())
+    assert (counts == 0).any()
+
+
+def test_affine_reference_stays_within_half_a_step_and_keeps_each_blocks_range():
+    for x, blocksize, bits in ex05._affine_cases():
+        restored = ex05.affine_roundtrip(x, blocksize, bits)
+        flat, out = x.reshape(-1), restored.reshape(-1)
+        for start in range(0, flat.numel(), blocksize):
+            block, back = flat[start:start + blocksize], out[start:start + blocksize]
+            step = (block.max() - block.min()) / (2**bits - 1)
+            assert (back - block).abs().max() <= step / 2 + 1e-6
+            assert back.min() == block.min()   # 최솟값은 코드 0: 오차 없이
+    positive, blocksize, _ = ex05._affine_cases()[1]
+    assert positive.min() > 0 and positive.numel() % blocksize  # 모두 양수이고 자투리가 있다: 0으로 채우면 틀린다
 
 
 def test_lm_head_reference_counts_the_stored_tensors():

@@ -56,7 +56,7 @@ LESSONS: tuple[Lesson, ...] = (
         "04_gradient_checkpointing_memory.ipynb",
         "그레이디언트 체크포인팅과 메모리",
         "저장되는 활성값(activation) 메모리를 바이트 단위로 재고, 시간 비용과 use_cache 함정 확인",
-        "CPU로 충분(저장 활성값의 바이트 수는 장치와 무관), 8B 실측에는 CUDA GPU",
+        "CPU로 충분(autograd가 저장하는 활성값의 바이트 수는 장치와 무관; GPU 할당자의 여분은 따로), 8B 실측에는 CUDA GPU",
     ),
     Lesson(
         "05_nf4_quantization.ipynb",

@@ -3,7 +3,9 @@
 노트북의 풀이 셀은 `check("02.1", answer)`로 끝난다. 맞으면 "✅ 정답"을 출력하고, 틀리면 무엇이 틀렸는지와
 힌트를 출력한 뒤 `ExerciseFailed`를 던진다. 그래서 nbval로 노트북을 돌리면 풀이가 깨졌을 때 CI가 알아챈다.
 
-채점 함수는 노트북마다 한 모듈(`ex02.py`, `ex03.py` …)에 `@exercise(...)`로 등록한다.
+채점 함수는 노트북마다 한 모듈(`ex02.py`, `ex03.py` …)에 `@exercise(...)`로 등록하고, 이름은 `grade_*`로 짓는다.
+여러 모듈이 함께 쓰는 것은 여기 한 곳에 있다: 정수 답 읽기(`as_int`), 보기 고르기(예측해 보기)의 보기(`choices`)와
+채점(`grade_choice`). 보기 기호는 강의 전체에서 (a)–(d) 하나뿐이다.
 등록할 때 "틀린 답" 예시를 함께 적는다. 테스트가 그 예시마다 채점이 실제로 거절하는지 확인한다
 (어떤 답도 통과시키는 채점은 결함이다). 코드 문제의 채점은 학습자가 보지 못한 입력으로 함수를 돌린다.
 
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 import re
 from dataclasses import dataclass, field
@@ -126,3 +129,44 @@ def check(exercise_id: str, answer: Any) -> None:
 
 def close(actual: float, expected: float, rel: float = 1e-6, abs_: float = 0.0) -> bool:
     return abs(actual - expected) <= max(abs_, rel * abs(expected))
+
+
+# ---------------------------------------------------------------- 여러 노트북의 채점이 함께 쓰는 것
+
+def as_int(answer: Any) -> int:
+    """정수 답을 읽는다(정수 값의 float도 받는다). bool, 문자열, 소수, 무한대는 `Wrong`."""
+    if (isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer)
+            or answer != int(answer)):
+        raise Wrong(f"정수 하나로 답하세요. 받은 값: {answer!r}")
+    return int(answer)
+
+
+CHOICE_LETTERS = "abcd"  # 강의의 보기 기호: (a)–(d)
+
+
+def choices(*texts: str) -> dict[str, str]:
+    """보기 글들 → {"a": 첫째, "b": 둘째, …}. 기호를 손으로 적지 않아 노트북마다 기호가 갈리지 않는다."""
+    if not 2 <= len(texts) <= len(CHOICE_LETTERS):
+        raise ValueError(f"보기는 2–{len(CHOICE_LETTERS)}개여야 합니다: {len(texts)}개")
+    return dict(zip(CHOICE_LETTERS, texts))
+
+
+def choice_letter(answer: Any, options: dict[str, str]) -> str:
+    """답을 보기 기호 하나로 읽는다: 공백·괄호·대소문자는 묻지 않는다(" (B) " → "b"). 보기에 없으면 `Wrong`."""
+    letter = answer.strip().strip("()").strip().lower() if isinstance(answer, str) else None
+    if letter not in options:
+        listed = ", ".join(f"({key}) {text}" for key, text in options.items())
+        raise Wrong(f"보기 기호 하나로 답하세요: {listed}. 받은 값: {answer!r}")
+    return letter
+
+
+def grade_choice(answer: Any, options: dict[str, str], truth: str | Callable[[], str],
+                 hints: dict[str, str] | None = None, hint: str = "다시 생각해 보세요.") -> None:
+    """보기 고르기(예측해 보기)의 채점 하나. `truth`는 정답 기호, 또는 그것을 재거나 계산해 정하는 함수(답이 보기
+    기호일 때만 부른다), `hints`는 틀린 기호마다의 힌트(없으면 `hint`)."""
+    letter = choice_letter(answer, options)
+    truth = truth() if callable(truth) else truth
+    if truth not in options:
+        raise ValueError(f"정답 기호 {truth!r}가 보기 {sorted(options)}에 없습니다")  # 채점기 자체의 결함
+    if letter != truth:
+        raise Wrong(f"({letter})는 맞지 않습니다. {(hints or {}).get(letter, hint)}")

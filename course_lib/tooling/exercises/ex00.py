@@ -9,7 +9,7 @@ from einops import rearrange
 
 from course_lib import evaluate, world
 from course_lib.models import pretrained
-from course_lib.tooling.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, choices, exercise, grade_choice
 
 HANGUL_BASE = 0xAC00
 RIEUL = 8  # 받침 번호: (코드 - 0xAC00) % 28 == 8이면 ㄹ 받침
@@ -135,11 +135,11 @@ def grade_unpatchify(fn):
 
 # ---------------------------------------------------------------- 00.5 예측해 보기: 좌우로 뒤집은 그림의 SigLIP 점수
 
-FLIP_OPTIONS = {
-    "a": "거의 그대로다(뒤집은 그림의 점수가 원래 점수의 0.9배 이상): SigLIP 모델은 위치를 거의 보지 않는다",
-    "b": "조금 떨어진다(0.5배 이상 0.9배 미만)",
-    "c": "크게 떨어진다(0.5배 미만): 캡션의 '왼쪽/오른쪽'이 틀려지자 짝이 아니라고 본다",
-}
+FLIP_OPTIONS = choices(
+    "거의 그대로다(뒤집은 그림의 점수가 원래 점수의 0.9배 이상): SigLIP 모델은 위치를 거의 보지 않는다",
+    "조금 떨어진다(0.5배 이상 0.9배 미만)",
+    "크게 떨어진다(0.5배 미만): 캡션의 '왼쪽/오른쪽'이 틀려지자 짝이 아니라고 본다",
+)
 
 
 def flip_score_ratio(n_scenes: int = 200, seed: int = 11) -> float:
@@ -171,8 +171,5 @@ def flip_option(ratio: float) -> str:
 @exercise("00.5", title="예측해 보기: 그림을 좌우로 뒤집으면 정답 캡션의 SigLIP 점수는?", level="🐢",
           wrong_answers=["b", "c", "d"])
 def grade_flip_prediction(answer):
-    if not isinstance(answer, str) or answer.strip().lower() not in FLIP_OPTIONS:
-        raise Wrong(f"보기 가운데 하나의 기호로 답하세요: {', '.join(FLIP_OPTIONS)}. 받은 값: {answer!r}")
-    truth = flip_option(flip_score_ratio())
-    if answer.strip().lower() != truth:
-        raise Wrong(f"예측 {answer!r}는 잰 결과와 다릅니다. 아래 셀을 실행해 잰 비율을 보고, 왜 그런지 생각해 보세요.")
+    grade_choice(answer, FLIP_OPTIONS, truth=lambda: flip_option(flip_score_ratio()),   # 채점할 때 실제로 잰다
+                 hint="잰 결과와 다릅니다. 아래 셀을 실행해 잰 비율을 보고, 왜 그런지 생각해 보세요.")

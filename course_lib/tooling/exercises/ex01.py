@@ -16,7 +16,7 @@ from dataclasses import replace
 from course_lib import presets
 from course_lib.training.config import StageConfig
 from course_lib.training.optim import lr_factor
-from course_lib.tooling.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, choices, exercise, grade_choice
 
 
 # -- 01.1 ---------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ def _seeds_needed(alpha: float, two_sided: bool = True) -> int:
                          lambda alpha, two_sided=True: _seeds_needed(alpha, True),
                          lambda alpha, two_sided=True: next(n for n in range(1, 99)
                                                             if _sign_test_p(n, two_sided) <= alpha)])
-def check_seeds_needed(fn):
+def grade_seeds_needed(fn):
     if not callable(fn):
         raise Wrong("함수 seeds_needed(alpha, two_sided=True)를 넘기세요.")
     for alpha, two_sided in ((0.05, True), (0.05, False), (0.01, True), (0.2, False), (0.125, False), (0.25, True),
@@ -104,7 +104,7 @@ def _budget_cases() -> list[tuple[list[StageConfig], int]]:
 
 @exercise("01.2", title="설정만 보고 그룹별 학습률 예산 계산하기", level="🐕",
           wrong_answers=[_budget_no_schedule, _budget_next_step, _budget_no_delay])
-def check_lr_budget(fn):
+def grade_lr_budget(fn):
     if not callable(fn):
         raise Wrong("함수 lr_budget_from_config(stages, n_train)를 넘기세요. 돌려줄 값: {'projector': …, 'lora': …}")
     for stages, n_train in _budget_cases():
@@ -142,7 +142,7 @@ def _binomial_sign_test(a, b):
 @exercise("01.3", title="짝지은 부호 뒤집기 검정의 정확한 p값", level="🦁",
           wrong_answers=[lambda a, b: _sign_flip_p(a, b, one_sided=True), lambda a, b: _sign_flip_p(a, b, strict=True),
                          _binomial_sign_test])
-def check_sign_flip(fn):
+def grade_sign_flip(fn):
     if not callable(fn):
         raise Wrong("함수 sign_flip_p(a, b)를 넘기세요(a, b: 같은 장면 순서의 점수 목록).")
     rng = random.Random(1303)
@@ -158,12 +158,12 @@ def check_sign_flip(fn):
 
 
 # -- 01.4 예측해 보기 -----------------------------------------------------------------------------
-PREDICTION_OPTIONS_01_4 = {
-    "a": "비슷하다(둘 다 LoRA의 첫 갱신이다)",
-    "b": "통제 실험군 쪽이 몇 배 크다",
-    "c": "통제 실험군 쪽이 훨씬 작다(학습률이 코사인으로 이미 줄었다)",
-    "d": "통제 실험군의 LoRA는 처음 움직일 때도 0이다",
-}
+PREDICTION_OPTIONS_01_4 = choices(
+    "비슷하다(둘 다 LoRA의 첫 갱신이다)",
+    "통제 실험군 쪽이 몇 배 크다",
+    "통제 실험군 쪽이 훨씬 작다(학습률이 코사인으로 이미 줄었다)",
+    "통제 실험군의 LoRA는 처음 움직일 때도 0이다",
+)
 
 
 def first_update_ratio(preset=None) -> float:
@@ -183,9 +183,7 @@ def _option_for(ratio: float) -> str:
 
 @exercise("01.4", title="예측해 보기: LoRA를 k걸음 늦게 켜면, LoRA의 첫 갱신은 한 번에 학습의 첫 갱신보다 큰가",
           level="🐢", wrong_answers=["a", "c", "d", "e"])
-def check_first_update(answer):
-    if not isinstance(answer, str) or answer.strip().lower() not in PREDICTION_OPTIONS_01_4:
-        raise Wrong(f"보기의 글자 하나로 답하세요: {', '.join(PREDICTION_OPTIONS_01_4)}. 받은 값: {answer!r}")
-    if answer.strip().lower() != _option_for(first_update_ratio()):
-        raise Wrong("다시 생각해 보세요. AdamW의 첫 갱신은 기울기의 크기와 상관없이 원소마다 ±학습률입니다. "
-                    "한 번에 학습의 0걸음은 예열의 첫 걸음이고, 통제 실험군의 k걸음은 예열이 이미 끝난 뒤입니다.")
+def grade_first_update(answer):
+    grade_choice(answer, PREDICTION_OPTIONS_01_4, truth=lambda: _option_for(first_update_ratio()),
+                 hint="AdamW의 첫 갱신은 기울기의 크기와 상관없이 원소마다 ±학습률입니다. "
+                      "한 번에 학습의 0걸음은 예열의 첫 걸음이고, 통제 실험군의 k걸음은 예열이 이미 끝난 뒤입니다.")

@@ -12,19 +12,13 @@ from transformers import LlamaConfig
 
 from course_lib import lora
 from course_lib.models.llm import qwen3_8b_config
-from course_lib.tooling.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, as_int, choices, exercise, grade_choice
 
 
 def _llama3_8b() -> LlamaConfig:
     # Llama-3-8B의 공개 config.json 값(노트북 02와 같은 값, 허브에서 받지 않는다)
     return LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                        num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False)
-
-
-def _as_int(answer) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
-        raise Wrong(f"정수 하나로 답하세요. 받은 값: {answer!r}")
-    return int(answer)
 
 
 def _callable(fn, signature: str) -> None:
@@ -37,7 +31,7 @@ def _callable(fn, signature: str) -> None:
 def grade_k_proj(answer):
     n_in, n_out, _ = lora.decoder_linear_shapes(qwen3_8b_config())["k_proj"]
     expected = 8 * (n_in + n_out)
-    got = _as_int(answer)
+    got = as_int(answer)
     if got == 8 * (n_in + n_in):
         raise Wrong("k_proj를 4096 → 4096으로 셌습니다. GQA에서는 KV 헤드 8개 × head_dim 128 = 1024가 출력입니다.")
     if got == n_in * n_out:
@@ -97,7 +91,7 @@ def grade_lora_embedding(fn):
           wrong_answers=[32 * 8 * (4096 + 4096) * 2, 8 * ((4096 + 4096) + (4096 + 1024)), 41_943_040])
 def grade_llama_qv(answer):
     expected = lora.count_lora_parameters(_llama3_8b(), 8, ["q_proj", "v_proj"])
-    got = _as_int(answer)
+    got = as_int(answer)
     if got == 32 * 8 * (4096 + 4096) * 2:
         raise Wrong("v_proj를 4096 → 4096으로 셌습니다. Llama-3-8B도 GQA(KV 헤드 8개)라 v_proj는 4096 → 1024입니다.")
     if got * 32 == expected:
@@ -164,15 +158,12 @@ def changed_after_first_step(zero: str) -> str:
             frozenset({"lora_A", "lora_B"}): "c", frozenset(): "d"}[frozenset(changed)]
 
 
-PREDICTION_OPTIONS_02_5 = {"a": "A만 바뀐다", "b": "B만 바뀐다", "c": "A와 B 모두 바뀐다", "d": "둘 다 바뀌지 않는다"}
+PREDICTION_OPTIONS_02_5 = choices("A만 바뀐다", "B만 바뀐다", "A와 B 모두 바뀐다", "둘 다 바뀌지 않는다")
 
 
 @exercise("02.5", title="예측해 보기: A = 0, B = 무작위로 시작하면 첫 걸음에서 무엇이 바뀌나", level="🐢",
           wrong_answers=["b", "c", "d", "e"])
 def grade_swapped_init(answer):
-    if not isinstance(answer, str) or answer.strip().lower() not in PREDICTION_OPTIONS_02_5:
-        raise Wrong(f"보기의 글자 하나로 답하세요: {', '.join(PREDICTION_OPTIONS_02_5)}. 받은 값: {answer!r}")
-    truth = changed_after_first_step("A")   # 채점할 때 실제로 한 걸음 학습해 본다
-    if answer.strip().lower() != truth:
-        raise Wrong("다시 생각해 보세요. ∂L/∂B = scaling · (출력 기울기)ᵀ(A x)이고 ∂L/∂A = scaling · Bᵀ(출력 기울기) xᵀ입니다. "
-                    "A = 0이면 어느 쪽이 0이 되나요?")
+    grade_choice(answer, PREDICTION_OPTIONS_02_5, truth=lambda: changed_after_first_step("A"),  # 실제로 한 걸음 학습해 본다
+                 hint="∂L/∂B = scaling · (출력 기울기)ᵀ(A x)이고 ∂L/∂A = scaling · Bᵀ(출력 기울기) xᵀ입니다. "
+                      "A = 0이면 어느 쪽이 0이 되나요?")

@@ -9,12 +9,11 @@ import copy
 import random
 
 import torch
-from torch.utils.checkpoint import checkpoint
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from course_lib import compat, memory
 from course_lib.models.llm import qwen3_8b_config
-from course_lib.tooling.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, as_int, choices, exercise, grade_choice
 
 # 04.1: Qwen3-8B, bf16, 배치 1, 시퀀스 1024에서 KV 헤드가 8개 대신 32개(GQA 없음)라면.
 GQA_SETTING = {"batch": 1, "seq_len": 1024, "dtype_bytes": 2, "kv_heads": 32}
@@ -41,11 +40,9 @@ def _gqa_kv_only() -> int:
 
 @exercise("04.1", title="GQA가 없다면: KV 헤드 32개일 때 층 하나가 더 저장하는 바이트(Qwen3-8B)", level="🐢",
           wrong_answers=[0, _gqa_kv_only(), 2 * _gqa_kv_only(), _layer_bytes(qwen3_8b_config(), 1, 1024, 2)])
-def check_gqa_extra_bytes(answer):
+def grade_gqa_extra_bytes(answer):
     expected = gqa_extra_bytes()
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
-        raise Wrong("바이트 수를 정수 하나로 답하세요(두 설정의 차이).")
-    answer = int(answer)
+    answer = as_int(answer)
     if answer == _gqa_kv_only():
         raise Wrong("어텐션의 k와 v만 셌습니다. k_norm도 KV 헤드마다 입력(float32)·1/rms·정규화 값을 저장합니다.")
     if answer == _layer_bytes(qwen3_8b_config(), 1, 1024, 2):
@@ -65,7 +62,7 @@ def front_checkpoint_peak(n_layers: int, m: int, input_bytes: int, layer_bytes: 
           wrong_answers=[lambda n, m, h, L: m * h + (n - m) * L,
                          lambda n, m, h, L: m * h + (n - m + 1) * L,
                          lambda n, m, h, L: (n - m) * L + L])
-def check_front_checkpoint_peak(fn):
+def grade_front_checkpoint_peak(fn):
     if not callable(fn):
         raise Wrong("함수 front_checkpoint_peak(n_layers, m, input_bytes, layer_bytes)를 넘기세요.")
     rng = random.Random(404)
@@ -104,7 +101,7 @@ REENTRANT_CASES = {
                          {**REENTRANT_CASES, "재진입, 훅 없음, 마지막 층만 체크포인트하지 않음": "ok"},
                          {**REENTRANT_CASES, "재진입, 훅 없음, 학습하는 것은 layer.0의 q_proj 하나뿐": "silent"},
                          {**REENTRANT_CASES, "재진입, transformers가 단 입력 기울기 훅을 그대로 둠, 프로젝터까지 얼린 VLM": "error"}])
-def check_reentrant_cases(answer):
+def grade_reentrant_cases(answer):
     if not isinstance(answer, dict) or set(answer) != set(REENTRANT_CASES):
         raise Wrong("`cases`의 키 다섯 개를 그대로 쓰고, 값은 'error' / 'silent' / 'ok' 가운데 하나로 채우세요.")
     wrong = [case for case, expected in REENTRANT_CASES.items() if answer[case] != expected]
@@ -138,7 +135,7 @@ def _mlp_without_grad(model) -> None:
 @exercise("04.4", title="층의 일부(MLP)만 체크포인트하기(보지 못한 모델로 채점)", level="🦁",
           wrong_answers=[lambda model: None, compat.enable_activation_checkpointing, _mlp_detached,
                          _mlp_without_grad])
-def check_checkpoint_mlp_only(fn):
+def grade_checkpoint_mlp_only(fn):
     """학습자의 함수로 바꾼 모델이 (1) 층마다 MLP가 저장하던 4·B·T·I만큼 덜 저장하고
     (2) 바꾸지 않은 모델과 비트까지 같은 기울기를 내는지 본다."""
     if not callable(fn):
@@ -169,7 +166,7 @@ def check_checkpoint_mlp_only(fn):
 
 
 # 04.5 예측해 보기: eager 어텐션에서 시퀀스를 64 → 128로 두 배로 하면 층 하나의 저장 바이트는?
-PREDICTION_OPTIONS = {"가": "2배보다 작다", "나": "정확히 2배", "다": "2배보다 크고 4배보다 작다", "라": "4배 이상"}
+PREDICTION_OPTIONS = choices("2배보다 작다", "정확히 2배", "2배보다 크고 4배보다 작다", "4배 이상")
 
 
 def eager_doubling_ratio(config, batch: int, seq_len: int, dtype_bytes: int = 4) -> float:
@@ -178,13 +175,9 @@ def eager_doubling_ratio(config, batch: int, seq_len: int, dtype_bytes: int = 4)
 
 
 @exercise("04.5", title="예측해 보기: eager 어텐션에서 시퀀스를 두 배로", level="🐢",
-          wrong_answers=["가", "나", "라"])
-def check_eager_prediction(answer):
-    if answer not in PREDICTION_OPTIONS:
-        raise Wrong(f"보기 가운데 하나를 글자로 고르세요: {', '.join(f'{k}({v})' for k, v in PREDICTION_OPTIONS.items())}")
-    if answer == "나":
-        raise Wrong("sdpa라면 맞습니다(저장량이 B·T에 정비례). eager는 softmax 확률(T × T)을 저장합니다.")
-    if answer == "라":
-        raise Wrong("T × T인 것은 어텐션 점수뿐입니다. 나머지(MLP, norm, q·k·v)는 T에 정비례합니다.")
-    if answer != "다":
-        raise Wrong("시퀀스가 길어지면 저장할 것이 줄어드는 부분은 없습니다.")
+          wrong_answers=["a", "b", "d"])
+def grade_eager_prediction(answer):
+    grade_choice(answer, PREDICTION_OPTIONS, truth="c", hints={
+        "a": "시퀀스가 길어지면 저장할 것이 줄어드는 부분은 없습니다.",
+        "b": "sdpa라면 맞습니다(저장량이 B·T에 정비례). eager는 softmax 확률(T × T)을 저장합니다.",
+        "d": "T × T인 것은 어텐션 점수뿐입니다. 나머지(MLP, norm, q·k·v)는 T에 정비례합니다."})

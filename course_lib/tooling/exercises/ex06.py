@@ -10,10 +10,9 @@ import torch
 
 from course_lib import lora
 from course_lib.models.llm import qwen3_8b_config
-from course_lib.tooling.exercises import Wrong, exercise
+from course_lib.tooling.exercises import Wrong, choices, exercise, grade_choice
 
-ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
-MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
+ATTENTION_MODULES, MLP_MODULES = lora.ATTENTION_MODULES, lora.MLP_MODULES  # 모듈 이름의 묶음은 lora 한 곳에
 
 
 # --- 06.1 두 단계의 옵티마이저 파라미터 수 ---------------------------------------------------------------
@@ -44,7 +43,7 @@ def _expected_counts(config, vision_width, r, targets) -> tuple[int, int]:
     return projector, projector + lora.count_lora_parameters(config, r, targets)
 
 
-def _seed_bug_counts(config, vision_width, r, targets):
+def _original_bug_counts(config, vision_width, r, targets):
     projector = _projector_count(vision_width, config.hidden_size)
     return projector, projector  # 원문의 버그: 2단계에도 프로젝터만
 
@@ -68,7 +67,7 @@ def _square_kv(config, vision_width, r, targets):
 
 
 @exercise("06.1", title="두 단계의 옵티마이저 파라미터 수를 어떤 설정에서나 세기", level="🐢",
-          wrong_answers=[_seed_bug_counts, _lora_in_stage1, _no_bias, _square_kv])
+          wrong_answers=[_original_bug_counts, _lora_in_stage1, _no_bias, _square_kv])
 def grade_stage_counts(fn):
     if not callable(fn):
         raise Wrong("함수를 넘기세요: optimizer_counts(llm_config, vision_width, r, target_modules) -> (1단계, 2단계)")
@@ -93,16 +92,18 @@ def grade_stage_counts(fn):
 
 # --- 06.2 LoRA를 어텐션과 MLP로 나눈 세 그룹 ---------------------------------------------------------------
 
-def _seed_frozen_vlm():
-    """원문처럼 LLM 전체(LoRA 포함)와 프로젝터가 얼어 있는 VLM."""
+def _original_frozen_vlm():
+    """원문처럼 LLM 전체(LoRA 포함)와 프로젝터가 얼어 있는 VLM. LoRA는 원문처럼 선형층 7종 모두에 붙인다
+    (mini 프리셋이 어텐션에만 붙이더라도 MLP 그룹이 비지 않게)."""
     # 학습 부품(peft, 자산)은 무거워 채점할 때만 불러온다
-    from course_lib import presets, training
+    from course_lib import training
     from course_lib.models import pretrained
     from course_lib.models.vlm import build_vlm
 
     torch.manual_seed(0)
     parts = pretrained.load_parts()
-    vlm = build_vlm(parts.vision_encoder(), training.add_lora(parts.llm, presets.mini().lora))
+    settings = training.LoraSettings(r=16, alpha=32, dropout=0.0, target_modules=lora.LINEAR_MODULES)
+    vlm = build_vlm(parts.vision_encoder(), training.add_lora(parts.llm, settings))
     vlm.llm.requires_grad_(False)
     vlm.projector.requires_grad_(False)
     return vlm
@@ -130,38 +131,22 @@ def _keeps_zero_groups(vlm, lr_projector, lr_attention, lr_mlp):
             {"params": [p for n, p in lora_params if _module_of(n) in MLP_MODULES], "lr": lr_mlp}]
 
 
-def _seed_style_groups(vlm, lr_projector, lr_attention, lr_mlp):
+def _original_style_groups(vlm, lr_projector, lr_attention, lr_mlp):
     params = [p for p in vlm.parameters() if p.requires_grad]  # 원문처럼 "아직 켜져 있는 것"만
     return [{"params": params, "lr": lr_projector}]
 
 
-def reference_groups(vlm, lr_projector, lr_attention, lr_mlp):
-    """채점의 기준(테스트가 이것이 통과하는지 본다)."""
-    lrs = {"attention": lr_attention, "mlp": lr_mlp}
-    members = {"projector": list(vlm.projector.parameters()), "attention": [], "mlp": []}
-    for name, p in vlm.llm.named_parameters():
-        if "lora_" in name:
-            members["attention" if _module_of(name) in ATTENTION_MODULES else "mlp"].append(p)
-        p.requires_grad_(False)
-    groups = []
-    for key, lr in (("projector", lr_projector), ("attention", lrs["attention"]), ("mlp", lrs["mlp"])):
-        for p in members[key]:
-            p.requires_grad_(lr > 0)
-        if lr > 0:
-            groups.append({"params": members[key], "lr": lr})
-    return groups
-
-
 @exercise("06.2", title="LoRA를 어텐션과 MLP로 나눈 세 그룹의 옵티마이저", level="🐕",
-          wrong_answers=[_two_groups, _keeps_zero_groups, _seed_style_groups])
+          wrong_answers=[_two_groups, _keeps_zero_groups, _original_style_groups])
 def grade_three_groups(fn):
     if not callable(fn):
         raise Wrong("함수를 넘기세요: param_groups(vlm, lr_projector, lr_attention, lr_mlp) -> 그룹 목록")
-    vlm = _seed_frozen_vlm()
+    vlm = _original_frozen_vlm()
     ids = {"projector": {id(p) for p in vlm.projector.parameters()}, "attention": set(), "mlp": set()}
     for name, p in vlm.llm.named_parameters():
         if "lora_" in name:
             ids["attention" if _module_of(name) in ATTENTION_MODULES else "mlp"].add(id(p))
+    assert all(ids.values()), "채점기의 VLM에 빈 그룹이 있다"  # 채점기 자체의 결함(빈 그룹이면 가르는 힘이 없다)
     # 같은 VLM에서 차례로: 얼어 있던 것을 풀고(1번), 켜 두었던 것을 다시 얼려야(2번) 한다
     for lrs in ((1.5e-3, 3e-4, 7e-4), (0.0, 2e-4, 0.0)):
         groups = fn(vlm, *lrs)
@@ -263,22 +248,18 @@ def grade_early_stop(fn):
 
 # --- 06.4 예측해 보기: 기울기 누적 대 큰 배치 ----------------------------------------------------------------
 
-ACCUMULATION_OPTIONS = {
-    "A": "비트 단위로 같다",
-    "B": "아주 조금 다르다(수학적으로는 같은 기울기지만 부동소수 덧셈 순서가 달라 끝자리가 다르다)",
-    "C": "눈에 띄게 다르다(누적은 배치 32와 다른 학습이다: 가중치 차이가 학습이 움직인 양의 1% 이상)",
-}
+ACCUMULATION_OPTIONS = choices(
+    "비트 단위로 같다",
+    "아주 조금 다르다(수학적으로는 같은 기울기지만 부동소수 덧셈 순서가 달라 끝자리가 다르다)",
+    "눈에 띄게 다르다(누적은 배치 32와 다른 학습이다: 가중치 차이가 학습이 움직인 양의 1% 이상)",
+)
 
 
 @exercise("06.4", title="예측해 보기: 배치 16 × 누적 2 대 배치 32", level="🐢",
-          wrong_answers=["A", "C", "a", "D"])
+          wrong_answers=["a", "c", "A", "d"])
 def grade_accumulation_prediction(answer):
-    if not isinstance(answer, str) or answer.strip().upper() not in ACCUMULATION_OPTIONS:
-        raise Wrong(f"보기 {sorted(ACCUMULATION_OPTIONS)} 가운데 글자 하나로 답하세요. 받은 값: {answer!r}")
-    choice = answer.strip().upper()
-    if choice == "A":
-        raise Wrong("같은 예 32개의 기울기지만, 한 번에 더하는 것과 16개씩 두 번 더하는 것은 덧셈 순서가 다릅니다. "
-                    "부동소수 덧셈은 결합법칙이 성립하지 않습니다.")
-    if choice == "C":
-        raise Wrong("학습기는 누적 전체의 캡션 토큰 수로 나눕니다(위의 직접 쓴 루프의 n_tokens). 그래서 누적 2번의 기울기는 "
-                    "배치 32의 기울기와 수학적으로 같습니다.")
+    grade_choice(answer, ACCUMULATION_OPTIONS, truth="b", hints={
+        "a": "같은 예 32개의 기울기지만, 한 번에 더하는 것과 16개씩 두 번 더하는 것은 덧셈 순서가 다릅니다. "
+             "부동소수 덧셈은 결합법칙이 성립하지 않습니다.",
+        "c": "학습기는 누적 전체의 캡션 토큰 수로 나눕니다(위의 직접 쓴 루프의 n_tokens). 그래서 누적 2번의 기울기는 "
+             "배치 32의 기울기와 수학적으로 같습니다."})

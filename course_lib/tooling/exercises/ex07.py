@@ -12,13 +12,7 @@ from PIL import Image
 
 from course_lib import lora, preset_memory, real_data
 from course_lib.models.real import qwen3_small_config
-from course_lib.tooling.exercises import Wrong, exercise
-
-
-def _as_int(answer) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
-        raise Wrong(f"정수 하나로 답하세요. 받은 값: {answer!r}")
-    return int(answer)
+from course_lib.tooling.exercises import Wrong, as_int, choices, exercise, grade_choice
 
 
 # ---------------------------------------------------------------- 07.1 colab 모델의 작은 LoRA
@@ -28,7 +22,7 @@ def _as_int(answer) -> int:
 def grade_colab_lora(answer):
     config = qwen3_small_config("1.7B")
     expected = lora.count_lora_parameters(config, 8, ("q_proj", "v_proj"))
-    got = _as_int(answer)
+    got = as_int(answer)
     shapes = lora.decoder_linear_shapes(config)
     if got == config.num_hidden_layers * 8 * 2 * (shapes["q_proj"][0] + shapes["q_proj"][1]):
         raise Wrong("v_proj를 q_proj와 같은 크기로 셌습니다. GQA에서 v_proj의 출력은 KV 헤드 8 × head_dim 128입니다.")
@@ -145,11 +139,11 @@ def grade_grad_accum(fn):
 
 # ---------------------------------------------------------------- 07.5 예측해 보기: 체크포인팅을 끄면
 
-CHECKPOINT_OPTIONS = {
-    "a": "거의 그대로(1.2배 미만): 메모리의 대부분은 가중치다",
-    "b": "1.2배 이상 2배 미만",
-    "c": "2배 이상: 36층의 활성값을 모두 저장한다",
-}
+CHECKPOINT_OPTIONS = choices(
+    "거의 그대로(1.2배 미만): 메모리의 대부분은 가중치다",
+    "1.2배 이상 2배 미만",
+    "2배 이상: 36층의 활성값을 모두 저장한다",
+)
 
 
 def checkpointing_off_ratio(preset: str = "full") -> float:
@@ -166,7 +160,5 @@ def checkpoint_option(ratio: float) -> str:
 @exercise("07.5", title="예측해 보기: full 프리셋에서 그레이디언트 체크포인팅을 끄면 GPU 메모리 합계는?", level="🐢",
           wrong_answers=["a", "b", "켬"])
 def grade_checkpoint_prediction(answer):
-    if not isinstance(answer, str) or answer.strip().lower() not in CHECKPOINT_OPTIONS:
-        raise Wrong(f"보기 가운데 하나의 기호로 답하세요: {', '.join(CHECKPOINT_OPTIONS)}. 받은 값: {answer!r}")
-    if answer.strip().lower() != checkpoint_option(checkpointing_off_ratio()):
-        raise Wrong(f"예측 {answer!r}는 계산과 다릅니다. 아래 셀을 실행해 어느 조각이 커지는지 보세요.")
+    grade_choice(answer, CHECKPOINT_OPTIONS, truth=lambda: checkpoint_option(checkpointing_off_ratio()),
+                 hint="계산과 다릅니다. 아래 셀을 실행해 어느 조각이 커지는지 보세요.")
