@@ -51,7 +51,7 @@ threads.apply_thread_policy()  # torch보다 먼저(스레드 정책: README 문
 
 import torch  # noqa: E402
 
-from course_lib import presets, quiet  # noqa: E402
+from course_lib import lora, presets, quiet  # noqa: E402
 from course_lib.models import pretrained  # noqa: E402
 from course_lib.tooling.bench_report import SEARCH_SEEDS, merge_verdict, recipe_verdict  # noqa: E402
 from course_lib.training import Trainer  # noqa: E402
@@ -79,42 +79,42 @@ OLD_CANDIDATES = {
     "lr2x": ("학습률 두 배(프로젝터 4e-3, LoRA 8e-3), 걸음은 그대로",
              lambda c: _stages(c, stage1={"lr_projector": 4e-3}, stage2={"lr_projector": 4e-3, "lr_lora": 8e-3})),
     "attn": ("LoRA를 어텐션 4모듈(q,k,v,o)에만(걸음당 계산이 줄어든다), 학습률은 그대로",
-             lambda c: _lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"))),
+             lambda c: _lora(c, target_modules=lora.ATTENTION_MODULES)),
     "proj4": ("2단계 프로젝터 학습률 4e-3(LoRA 4e-3과 같게)", lambda c: _stages(c, stage2={"lr_projector": 4e-3})),
     "s1lr4": ("1단계 프로젝터 학습률 4e-3(2단계는 그대로)", lambda c: _stages(c, stage1={"lr_projector": 4e-3})),
     "attn-proj4": ("어텐션 LoRA + 2단계 프로젝터 학습률 4e-3",
-                   lambda c: _stages(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                   lambda c: _stages(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                      stage2={"lr_projector": 4e-3})),
     "attn-s2x4": ("어텐션 LoRA + 2단계 4 epoch(1000걸음)",
-                  lambda c: _stages(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                  lambda c: _stages(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                     stage2={"epochs": 4})),
     "attn-s2x5": ("어텐션 LoRA + 2단계 5 epoch(1200걸음)",
-                  lambda c: _stages(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                  lambda c: _stages(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                     stage2={"epochs": 5})),
     # 위 둘에서 epoch을 늘려도 시드 0이 오르지 않았다(0.950 → 0.947): 같은 걸음 수(1200)를 더 많은 장면에 쓴다
     "attn-n9600": ("어텐션 LoRA + 학습 장면 9600(1.5배), epoch 그대로(1200걸음)",
-                   lambda c: replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")), n_train=9600)),
+                   lambda c: replace(_lora(c, target_modules=lora.ATTENTION_MODULES), n_train=9600)),
     "attn-n12800-s2x2": ("어텐션 LoRA + 학습 장면 12800(2배), 2단계 2 epoch(1200걸음)",
-                         lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                         lambda c: _stages(replace(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                                    n_train=12800), stage2={"epochs": 2})),
     # 위 넷의 최소가 0.947~0.953에 머물렀다: 장면도 걸음도 늘린 것, 그리고 같은 걸음에서 LoRA 학습률을 반으로 한 것
     "attn-n12800": ("어텐션 LoRA + 학습 장면 12800(2배), epoch 그대로(1600걸음)",
-                    lambda c: replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")), n_train=12800)),
+                    lambda c: replace(_lora(c, target_modules=lora.ATTENTION_MODULES), n_train=12800)),
     "attn-n12800-s2x2-lora2": ("attn-n12800-s2x2 + LoRA 학습률 2e-3(반)",
-                               lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                               lambda c: _stages(replace(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                                          n_train=12800), stage2={"epochs": 2, "lr_lora": 2e-3})),
     # (2026-12-02) 길이로 묶은 배치가 걸음 시간을 0.77~0.79배로 줄였다(bench/results/length_group.json): 그 몫으로 장면을 늘린다
     "attn-n16000-s2x2-group8": ("attn-n12800-s2x2 + 학습 장면 16000 + 길이로 묶은 배치(배치 8개씩, 1500걸음)"
                                 " — 시드 3개를 프로세스 3개로 나란히 돌려(코어 2개) 걸음 시간은 다른 후보(프로세스 2개)와"
                                 " 비교할 수 없다",
-                                lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                                lambda c: _stages(replace(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                                           n_train=16000, length_group_batches=8),
                                                   stage2={"epochs": 2})),
     # (2026-12-02 저녁, 결과를 보기 전) 위 후보는 장면 수와 배치 묶기를 함께 바꿨다: 고른 레시피에 묶기만 더한 것.
     # 걸음 수·장면은 그대로(1200걸음)이고 걸음 시간만 0.77~0.79배(bench/results/length_group.json)일 것이다
     "attn-n12800-s2x2-group8": ("attn-n12800-s2x2 + 길이로 묶은 배치(배치 8개씩), 장면·걸음 그대로(1200걸음)"
                                 " — 다른 날 다른 CPU(AVX512)에서 돌아 걸음 시간은 다른 후보와 비교할 수 없다",
-                                lambda c: _stages(replace(_lora(c, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")),
+                                lambda c: _stages(replace(_lora(c, target_modules=lora.ATTENTION_MODULES),
                                                           n_train=12800, length_group_batches=8),
                                                   stage2={"epochs": 2})),
 }
