@@ -77,6 +77,7 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d"), "cpu": platform.machine(),
               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
               "thread_policy": threads.describe_policy(), "torch": torch.__version__, "preset": "mini",
+              "projector_merge": base.projector_merge,
               "steps": args.steps, "warmup": args.warmup, "group_batches": args.group, "rounds": args.rounds,
               "runs": runs, "summary": summary, "step_ratio_grouped_to_default": ratios,
               "wall_seconds": round(time.perf_counter() - start, 1)}

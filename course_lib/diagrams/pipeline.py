@@ -41,6 +41,7 @@ class PipelineShapes:
     vocab_size: int
     text_tokens_max: int | None = None
     channels: int = RGB_CHANNELS
+    merge: int = 1  # 프로젝터 앞의 그림 토큰 합치기(`TrainConfig.projector_merge`): 2면 2×2 패치가 토큰 하나
 
     @property
     def grid(self) -> int:
@@ -51,17 +52,22 @@ class PipelineShapes:
         return self.grid * self.grid
 
     @property
+    def n_image_tokens(self) -> int:
+        """LLM이 받는 그림 토큰 수: 패치 수 / merge²."""
+        return self.n_patches // (self.merge * self.merge)
+
+    @property
     def patch_dim(self) -> int:
         return self.channels * self.patch_size * self.patch_size
 
     def stages(self) -> list[tuple[str, tuple]]:
         """(이름, 모양)을 순서대로. 글 토큰 수는 "T"로 적는다(LLM 입력의 길이 = 그림 토큰 N + T)."""
-        b, n, seq = self.batch, self.n_patches, f"{self.n_patches}+T"
+        b, n, seq = self.batch, self.n_patches, f"{self.n_image_tokens}+T"
         return [
             ("그림", (b, self.channels, self.image_size, self.image_size)),
             ("패치", (b, n, self.patch_dim)),
             ("패치 토큰", (b, n, self.vision_width)),
-            ("그림 토큰", (b, n, self.llm_hidden)),
+            ("그림 토큰", (b, self.n_image_tokens, self.llm_hidden)),
             ("LLM 입력", (b, seq, self.llm_hidden)),
             ("로짓", (b, seq, self.vocab_size)),
         ]
@@ -82,8 +88,9 @@ def mini_shapes(data_dir=None) -> PipelineShapes:
     siglip = json.loads(assets.require_asset(assets.SIGLIP_CONFIG_FILE, data_dir).read_text(encoding="utf-8"))
     llm = Qwen3Config.from_json_file(assets.require_asset(assets.LLM_CONFIG_FILE, data_dir))
     vision = siglip["vision_cfg"]
-    return PipelineShapes("미니 월드(mini)", presets.get_preset("mini").stages[-1].batch_size, vision["image_size"],
-                          vision["patch_size"], vision["width"], llm.hidden_size, llm.vocab_size)
+    mini = presets.get_preset("mini")
+    return PipelineShapes("미니 월드(mini)", mini.stages[-1].batch_size, vision["image_size"], vision["patch_size"],
+                          vision["width"], llm.hidden_size, llm.vocab_size, merge=mini.projector_merge)
 
 
 def real_shapes(name: str = "full") -> PipelineShapes:
@@ -91,9 +98,10 @@ def real_shapes(name: str = "full") -> PipelineShapes:
     spec = presets.REAL_MODELS[name]
     vision, llm = spec.vision_config()["vision_cfg"], spec.llm_config()
     title = f"{name}: {spec.llm_repo.split('/')[-1]} + {spec.vision_model}"
-    return PipelineShapes(title, presets.get_preset(name).stages[-1].batch_size, vision["image_size"],
-                          vision["patch_size"], vision["width"], llm.hidden_size, llm.vocab_size,
-                          text_token_budget(spec))
+    config = presets.get_preset(name)
+    return PipelineShapes(title, config.stages[-1].batch_size, vision["image_size"], vision["patch_size"],
+                          vision["width"], llm.hidden_size, llm.vocab_size, text_token_budget(spec),
+                          merge=config.projector_merge)
 
 
 def _shape_text(shape: tuple) -> str:
@@ -110,6 +118,8 @@ def _draw_row(ax, shapes: PipelineShapes) -> None:
         ax.text(x + box_w / 2, box_h * 0.68, name, ha="center", va="center", fontsize=10, fontweight="bold")
         ax.text(x + box_w / 2, box_h * 0.3, _shape_text(shape), ha="center", va="center", fontsize=8.5)
     for i, (label, trained) in enumerate(STEPS):
+        if i == 2 and shapes.merge > 1:  # 프로젝터 앞에서 합친다
+            label = f"{shapes.merge}×{shapes.merge} 합치기 + 프로젝터\n(두 단계 모두 학습)"
         start, end = i * step + box_w + 0.05, (i + 1) * step - 0.05
         ax.add_patch(FancyArrowPatch((start, box_h / 2), (end, box_h / 2), arrowstyle="-|>", mutation_scale=12,
                                      color="black", linewidth=1.0))
@@ -119,6 +129,8 @@ def _draw_row(ax, shapes: PipelineShapes) -> None:
     # 글 속 "→"는 나눔고딕에서 작은 "›"로 보인다(plots.glyph_problems): 말로 쓴다.
     note = f"배치 {shapes.batch}(2단계), 그림 {shapes.image_size}×{shapes.image_size}, 패치 {shapes.patch_size}: " \
            f"{shapes.grid}×{shapes.grid} = {shapes.n_patches}개"
+    if shapes.merge > 1:
+        note += f", {shapes.merge}×{shapes.merge}로 합쳐 그림 토큰 {shapes.n_image_tokens}개"
     note += f", 글 토큰 T는 최대 {shapes.text_tokens_max}개" if shapes.text_tokens_max else ", 글 토큰 T는 캡션마다 다름"
     ax.text(0, -0.22, note, ha="left", va="top", fontsize=9)
     ax.set_title(shapes.title, loc="left", fontsize=11)

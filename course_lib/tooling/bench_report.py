@@ -276,7 +276,10 @@ def nf4_line(nf4: dict) -> str:
 
 def compile_line(record: dict) -> str:
     est = record["main_job_step_seconds_estimate"]
-    return (f"`{record['command']}` ({record['date']}, {record['cpu']}, torch {record['torch']}, 스레드 {record['threads']}, "
+    # 프리셋을 적지 않은 기록은 그림 토큰 합치기 전(2026-12-02)의 `mini`, 곧 지금의 `mini-v2`에서 잰 것이다
+    measured_on = record.get("preset", "mini-v2")
+    where = "" if measured_on == "mini" else f"지난 레시피 `{measured_on}`(그림 토큰 16개)에서 잰 값 — "
+    return (f"{where}`{record['command']}` ({record['date']}, {record['cpu']}, torch {record['torch']}, 스레드 {record['threads']}, "
             f"{record['stage']} {record['steps']}걸음 × eager·compile 번갈아 {len(record['runs']) // 2}번, "
             f"{'빈 컴파일 캐시' if record['cold_cache'] else '데운 컴파일 캐시'}): 걸음 시간 중앙값 "
             f"{record['eager']['median_step_s'] * 1e3:.0f} ms → {record['compiled']['median_step_s'] * 1e3:.0f} ms"
@@ -293,8 +296,11 @@ def length_group_line(record: dict, search: dict | None = None) -> str:
         base, new = record["summary"]["default"][stage], record["summary"][grouped][stage]
         stages.append(f"{stage} 채움 {base['padding_fraction']:.1%} → {new['padding_fraction']:.1%}, 걸음 시간 중앙값 "
                       f"{base['median_step_ms']:.0f} ms → {new['median_step_ms']:.0f} ms({ratio:.2f}×)")
+    merge = record.get("projector_merge", 1)  # 이 칸이 없는 기록은 그림 토큰 합치기 전의 mini(지금의 mini-v2)
+    recipe = (f"`mini`(그림 토큰 {'2×2 합침' if merge == 2 else '16개'})" if merge == presets.mini().projector_merge
+              else "지난 레시피 `mini-v2`(그림 토큰 16개)")
     return (f"`{record['command'].strip()}` ({record['date']}, {record['cpu']} {record['cpu_capability']}, "
-            f"torch {record['torch']}, 스레드 {record['threads']}, `mini` 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
+            f"torch {record['torch']}, 스레드 {record['threads']}, {recipe} 각 단계 {record['steps']}걸음 × 기본·묶음 번갈아 {record['rounds']}번, 묶음 하나 = "
             f"배치 {record['group_batches']}개): " + "; ".join(stages) + ". " +
             length_group_verdict(record["group_batches"], search))
 
@@ -320,7 +326,7 @@ def length_group_verdict(group_batches: int, search: dict | None = None) -> str:
     base = rows[chosen]
     # 묶은 후보의 최소가 더 높았다면 규칙이 그것을 골랐을 것이다(그러면 이 함수는 위에서 끝난다): 남는 경우는 둘
     compare = "낮아" if tried["min"] < base["min"] else "높지 않아"
-    return (f"검증 탐색에서 고른 레시피에 이것만 더한 후보 `{tried['candidate']}`의 검증 정확 일치는 시드 0 / 1 / 2에서 "
+    return (f"지난 검증 탐색(그림 토큰 합치기 전)에서 고른 레시피에 이것만 더한 후보 `{tried['candidate']}`의 검증 정확 일치는 시드 0 / 1 / 2에서 "
             f"{vals(tried)}(최소 {tried['min']:.3f})로, 더하지 않은 `{chosen}`의 {vals(base)}(최소 {base['min']:.3f})보다 "
             f"{compare} `mini`는 켜지 않습니다(`mini`의 값 {used}). 묶기가 배치의 구성을 어떻게 바꾸는지는 노트북 06의 10절이 잽니다.")
 
