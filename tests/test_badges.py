@@ -308,3 +308,71 @@ def test_thread_sentence_shows_what_the_files_record(tmp_path):
     text = bench_report.threads_sentence(tmp_path)
     for planted in ("1.2–1.6배", "3.1–3.5배", "31% 느렸", "최대 37%", "1.0–1.8배", "threads_x.json"):
         assert planted in text, (planted, text)
+
+
+def test_a_previous_recipe_is_compared_seed_by_seed_not_mixed_into_the_cpu_table(tmp_path):
+    """`--final` 기록의 설정이 다르면(레시피가 바뀜) 같은 시드·다른 CPU 표가 아니라 레시피 비교 표에 놓는다."""
+    import json
+    from dataclasses import replace
+
+    from course_lib import presets
+    from course_lib.tooling import bench_report
+
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    attributes = {key: 0.99 for key, _ in bench_report.ATTRIBUTES}
+
+    def record(date, config, exacts):
+        return {"command": "python bench/recipe_search.py --final", "date": date, "preset": "mini", "n_test": 9,
+                "config": json.loads(config.to_json()),
+                "runs": [{"seed": s, "test": dict(attributes, exact=e), "blind": {"exact": 0.0}, "val_exact": 0.9}
+                         for s, e in enumerate(exacts)]}
+
+    now, before = presets.mini(), replace(presets.mini_v2(), preset="mini")
+    (results / "recipe_final.json").write_text(json.dumps(record("2026-02-02", now, [0.9871, 0.9712])))
+    (results / "recipe_final_2026-01-01.json").write_text(json.dumps(record("2026-01-01", before, [0.9433, 0.9511])))
+    text = bench_report.bench_section(tmp_path)
+    assert "같은 시드, 다른 CPU" not in text and "지난 레시피와 견주기" in text
+    for planted in ("0.987", "0.971", "0.943", "0.951", "0.971 / 0.979", "0.943 / 0.947", "2×2 합친 그림 토큰 4개, 1000걸음",
+                    "패치 토큰 16개, 1200걸음"):
+        assert planted in text, planted
+
+
+def _merge_runs(values: dict[str, list[float]]) -> dict:
+    return {"runs": [{"candidate": name, "seed": seed, "val_exact": v, "description": name, "steps": 10,
+                      "evals": [{"stage": "stage1", "acc_exact": 0.1}, {"stage": "stage2", "acc_exact": v}]}
+                     for name, vals in values.items() for seed, v in enumerate(vals)]}
+
+
+def test_merge_rule_screens_confirms_and_takes_the_fastest_passing_candidate():
+    """토큰 합치기 탐색의 규칙(bench/recipe_search.py): 선별(0·1·2 평균 ≥ 0.97, 모두 ≥ 0.95) → 결선(0~4 평균 ≥ 0.98,
+    모두 ≥ 0.96) → 통과한 것 가운데 bench_train이 잰 가장 빠른 것. 경계의 값을 심는다."""
+    from course_lib.tooling.bench_report import merge_search_table, merge_verdict
+
+    search = _merge_runs({
+        "slow": [0.99, 0.99, 0.99, 0.99, 0.99],
+        "fast": [0.98, 0.98, 0.97, 0.98, 0.99],      # 평균 0.98, 최소 0.97: 통과
+        "low-seed": [1.0, 1.0, 0.949],               # 평균은 높지만 한 시드 < 0.95: 결선에 못 오름
+        "low-mean": [0.96, 0.97, 0.97],              # 평균 0.9667 < 0.97
+        "fails-final": [0.99, 0.99, 0.99, 0.955, 1.0],  # 결선의 한 시드 < 0.96
+    })
+    verdict = merge_verdict(search)
+    rows = {r["candidate"]: r for r in verdict["rows"]}
+    assert [c for c, r in rows.items() if r["finalist"]] == ["slow", "fast", "fails-final"]
+    assert [c for c, r in rows.items() if r["passes"]] == ["slow", "fast"]
+    assert verdict["chosen"] is None and verdict["why"] == "needs-bench"  # 빠르기를 재기 전에는 고르지 않는다
+    assert merge_verdict(search, {"slow": 200.0, "fast": 150.0})["chosen"] == "fast"
+    assert merge_verdict(search, {"slow": 140.0, "fast": 150.0})["chosen"] == "slow"
+    table = "\n".join(merge_search_table(search, {"slow": 200.0, "fast": 150.0}))
+    assert "| `fast` ← 고름 |" in table and "0.949" in table and "결선, 못 미침" in table
+
+
+def test_merge_rule_fallbacks_follow_the_rule_text():
+    from course_lib.tooling.bench_report import merge_verdict
+
+    confirmed = _merge_runs({"a": [0.98, 0.97, 0.97, 0.95, 0.99], "b": [0.99, 0.96, 0.97, 0.96, 0.96]})
+    verdict = merge_verdict(confirmed)
+    assert verdict["why"] == "fallback-finalists" and verdict["chosen"] == "a"  # 결선 평균 0.972 > 0.968
+    screened = _merge_runs({"a": [0.96, 0.96, 0.96], "b": [0.94, 0.99, 0.99]})
+    verdict = merge_verdict(screened)
+    assert verdict["why"] == "fallback-screened" and verdict["chosen"] == "b"  # 결선 없음: 선별 평균이 높은 쪽

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from course_lib import REPO_ROOT, presets
 from course_lib.training.config import TrainConfig
+from course_lib.tooling.search_rule import (FINAL_SEEDS, SEARCH_SEEDS, WHY, merge_search_table, merge_verdict,  # noqa: F401
+                                           stage1_exact)
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
@@ -106,11 +108,12 @@ def cpu_comparison(latest: dict, earlier: list[dict]) -> list[str]:
     return [intro, ""] + lines
 
 
-def same_recipe(a: dict, b: dict) -> bool:
-    """두 `--final` 기록이 같은 설정에서 나왔나(뒤에 생긴 칸은 기본값으로 채워 읽는다)."""
+def other_recipe(a: dict, b: dict) -> bool:
+    """두 `--final` 기록이 **다른** 설정에서 나왔다고 알 수 있나(둘 다 설정을 적었고 서로 다르다; 뒤에 생긴 칸은
+    기본값으로 채워 읽는다). 설정을 적지 않은 옛 기록은 같은 레시피로 보고 CPU 비교 표에 "기록에 없다"고 적는다."""
     if "config" not in a or "config" not in b:
         return False
-    return TrainConfig.from_dict(a["config"]).to_json() == TrainConfig.from_dict(b["config"]).to_json()
+    return TrainConfig.from_dict(a["config"]).to_json() != TrainConfig.from_dict(b["config"]).to_json()
 
 
 def recipe_label(record: dict) -> str:
@@ -135,7 +138,6 @@ def recipe_comparison(latest: dict, previous: dict) -> list[str]:
     return lines
 
 
-SEARCH_SEEDS = (0, 1, 2)
 
 
 def recipe_verdict(search: dict) -> list[dict]:
@@ -154,83 +156,6 @@ def recipe_verdict(search: dict) -> list[dict]:
                      "train_seconds": statistics.mean(r["train_seconds"] for r in runs)})
     return sorted(rows, key=lambda r: (not r["passes"], not r["complete"],
                                        r["train_seconds"] if r["passes"] else -r["min"], -r["min"]))
-
-
-# 토큰 합치기 탐색의 규칙(`bench/recipe_search.py`의 docstring): 선별 시드 0·1·2, 결선 시드 3·4.
-FINAL_SEEDS = (3, 4)
-FINALIST_MEAN, FINALIST_MIN = 0.97, 0.95  # 선별: 시드 0·1·2의 평균과 최소
-PASS_MEAN, PASS_MIN = 0.98, 0.96  # 통과: 시드 0~4의 평균과 최소
-
-
-def merge_verdict(search: dict, wall_seconds: dict[str, float] | None = None) -> dict:
-    """토큰 합치기 탐색의 규칙을 적용한다. `wall_seconds`는 후보 → `bench_train.py`로 잰 본 작업 벽시계(중앙값).
-
-    돌려주는 것: `rows`(후보마다 시드별 값, 선별 평균, 결선 여부, 시드 0~4 평균·최소, 통과 여부; 후보 차례 그대로),
-    `chosen`(고른 후보, 아직 정할 수 없으면 None), `why`(어느 규칙으로 골랐나: "passes" | "fallback-finalists" |
-    "fallback-screened" | "needs-bench" | "empty").
-    """
-    rows = []
-    for name in dict.fromkeys(r["candidate"] for r in search["runs"]):
-        vals = {r["seed"]: r["val_exact"] for r in sorted(search["runs"], key=lambda r: r["seed"]) if r["candidate"] == name}
-        screened = set(SEARCH_SEEDS) <= set(vals)
-        screen = [vals[s] for s in SEARCH_SEEDS if s in vals]
-        finalist = screened and statistics.mean(screen) >= FINALIST_MEAN and min(screen) >= FINALIST_MIN
-        confirmed = finalist and set(FINAL_SEEDS) <= set(vals)
-        every = [vals[s] for s in SEARCH_SEEDS + FINAL_SEEDS if s in vals]
-        rows.append({"candidate": name, "val_exact": vals, "screened": screened,
-                     "screen_mean": statistics.mean(screen), "finalist": finalist, "confirmed": confirmed,
-                     "mean": statistics.mean(every), "min": min(every),
-                     "passes": confirmed and statistics.mean(every) >= PASS_MEAN and min(every) >= PASS_MIN})
-    wall = wall_seconds or {}
-    passing = [r for r in rows if r["passes"]]
-    if passing:
-        if not all(r["candidate"] in wall for r in passing):
-            return {"rows": rows, "chosen": None, "why": "needs-bench"}
-        chosen, why = min(passing, key=lambda r: wall[r["candidate"]])["candidate"], "passes"
-    elif confirmed := [r for r in rows if r["confirmed"]]:
-        chosen = max(confirmed, key=lambda r: (r["mean"], -wall.get(r["candidate"], 0.0)))["candidate"]
-        why = "fallback-finalists"
-    elif screened := [r for r in rows if r["screened"]]:
-        chosen, why = max(screened, key=lambda r: r["screen_mean"])["candidate"], "fallback-screened"
-    else:
-        chosen, why = None, "empty"
-    return {"rows": rows, "chosen": chosen, "why": why}
-
-
-def stage1_exact(run: dict) -> float | None:
-    """1단계만 마친 모델의 검증 정확 일치(1단계 마지막 epoch의 평가). 탐색 기록의 실행 하나에서."""
-    stage1 = [e for e in run["evals"] if e["stage"] == "stage1"]
-    return stage1[-1]["acc_exact"] if stage1 else None
-
-
-WHY = {"passes": "규칙을 통과한 후보 가운데 `bench_train.py`로 잰 본 작업이 가장 빠른 것",
-       "fallback-finalists": "통과한 후보가 없어, 결선 후보 가운데 시드 0~4 평균이 가장 높은 것",
-       "fallback-screened": "결선 후보가 없어, 선별 후보 가운데 시드 0·1·2 평균이 가장 높은 것",
-       "needs-bench": "통과한 후보가 있지만 아직 속도를 재지 않았다(`bench_train.py`)", "empty": "기록 없음"}
-
-
-def merge_search_table(search: dict, wall_seconds: dict[str, float] | None = None) -> list[str]:
-    """토큰 합치기 탐색의 표: 후보마다 시드별 검증 정확 일치, 선별 평균, 시드 0~4 평균·최소, 1단계만의 값, 판정."""
-    verdict = merge_verdict(search, wall_seconds)
-    seeds = SEARCH_SEEDS + FINAL_SEEDS
-    runs = defaultdict(dict)
-    for run in search["runs"]:
-        runs[run["candidate"]][run["seed"]] = run
-    lines = ["| 후보 | 무엇을 바꿨나 | 걸음 | 검증 정확 일치(시드 0 / 1 / 2 / 3 / 4) | 선별 평균 | 시드 0~4 평균 / 최소 | "
-             "1단계만(시드 평균) | 판정 |", "|---|---|---|---|---|---|---|---|"]
-    for row in verdict["rows"]:
-        by_seed = runs[row["candidate"]]
-        first = next(iter(by_seed.values()))
-        vals = " / ".join(f"{row['val_exact'][s]:.3f}" if s in row["val_exact"] else "—" for s in seeds)
-        stage1 = [v for r in by_seed.values() if (v := stage1_exact(r)) is not None]
-        stage1_text = f"{statistics.mean(stage1):.3f}" if stage1 else "—"
-        every = f"{row['mean']:.3f} / {row['min']:.3f}" if row["confirmed"] else "—"
-        call = ("통과" if row["passes"] else "결선, 못 미침" if row["confirmed"] else "결선" if row["finalist"]
-                else "탈락" if row["screened"] else "덜 돎")
-        mark = " ← 고름" if row["candidate"] == verdict["chosen"] else ""
-        lines.append(f"| `{row['candidate']}`{mark} | {first['description']} | {first['steps']} | {vals} | "
-                     f"{row['screen_mean']:.3f} | {every} | {stage1_text} | {call} |")
-    return lines
 
 
 def chosen_candidate(search: dict) -> str | None:
@@ -342,9 +267,9 @@ def bench_section(root: Path = REPO_ROOT) -> str:
         parts += ["**시드마다의 test 결과**", ""] + seeds_table(final) + [""]
         earlier = [json.loads(p.read_text(encoding="utf-8"))
                    for p in sorted((root / "bench" / "results").glob("recipe_final_*.json"))]
-        if comparison := cpu_comparison(final, [r for r in earlier if same_recipe(r, final)]):
+        if comparison := cpu_comparison(final, [r for r in earlier if not other_recipe(r, final)]):
             parts += ["**같은 시드, 다른 CPU**", ""] + comparison + [""]
-        if previous := sorted((r for r in earlier if not same_recipe(r, final)), key=lambda r: r["date"]):
+        if previous := sorted((r for r in earlier if other_recipe(r, final)), key=lambda r: r["date"]):
             parts += ["**지난 레시피와 견주기**(각 레시피의 `--final` 기록, 같은 시드의 test 정확 일치)", ""] + \
                      recipe_comparison(final, previous[-1]) + [""]
     if merge_search:
