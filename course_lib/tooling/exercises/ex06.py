@@ -172,10 +172,13 @@ def grade_three_groups(fn):
 
 # --- 06.3 조기 종료 ---------------------------------------------------------------------------------------
 
-def reference_early_stop(evals, patience):
+def reference_early_stop(evals, patience, key: str = "siglip_score", ties_improve: bool = False):
+    """정답: `key`가 최고를 넘지 못한 epoch이 `patience`번 이어지면 멈춘다. 같은 점수는 "넘지 못함"이다.
+    `key`·`ties_improve`를 바꾼 것은 채점이 거절해야 하는 틀린 답의 예다(아래)."""
     best, waited = None, 0
     for count, record in enumerate(evals, start=1):
-        if best is None or record["siglip_score"] > best["siglip_score"]:
+        improved = best is None or record[key] > best[key] or (ties_improve and record[key] == best[key])
+        if improved:
             best, waited = record, 0
         else:
             waited += 1
@@ -193,27 +196,11 @@ def _no_patience(evals, patience):
 
 
 def _by_accuracy(evals, patience):
-    best, waited = None, 0
-    for count, record in enumerate(evals, start=1):
-        if best is None or record["acc_exact"] > best["acc_exact"]:
-            best, waited = record, 0
-        else:
-            waited += 1
-            if waited >= patience:
-                return best, count
-    return best, len(evals)
+    return reference_early_stop(evals, patience, key="acc_exact")
 
 
 def _ties_improve(evals, patience):
-    best, waited = None, 0
-    for count, record in enumerate(evals, start=1):
-        if best is None or record["siglip_score"] >= best["siglip_score"]:
-            best, waited = record, 0
-        else:
-            waited += 1
-            if waited >= patience:
-                return best, count
-    return best, len(evals)
+    return reference_early_stop(evals, patience, ties_improve=True)
 
 
 def _early_stop_cases():
